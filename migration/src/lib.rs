@@ -1,0 +1,21 @@
+//! Schema migrations, applied by `product-api migrate` or at server start.
+//!
+//! Each migration is one file; `Migrator` lists them in order. They run on PostgreSQL and on
+//! SQLite, so SQL that differs between the two is chosen by backend inside the migration.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_create_products;
+mod m20261125_000002_create_idempotency_keys;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261125_000001_create_products::Migration),
+            Box::new(m20261125_000002_create_idempotency_keys::Migration),
+        ]
+    }
+}

@@ -1,0 +1,206 @@
+//! The one HTTP error type: the spec's `Problem` (RFC 9457 plus the fields existing clients
+//! read). This module decides status codes, error codes and what text is safe to show; a 5xx
+//! logs its cause and shows nothing internal.
+
+use std::collections::BTreeMap;
+
+use poem::{http::StatusCode, IntoResponse, Response};
+use serde_json::{json, Value};
+
+pub use crate::api::generated::Problem;
+use crate::service::{idempotency::IdempotencyError, products::ProductError};
+
+/// The machine-readable `error_code`s.
+pub mod codes {
+    pub const VALIDATION_ERROR: &str = "VALIDATION_ERROR";
+    pub const MALFORMED_JSON: &str = "MALFORMED_JSON";
+    pub const INVALID_CURSOR: &str = "INVALID_CURSOR";
+    pub const MISSING_SELLER_ID: &str = "MISSING_SELLER_ID";
+    pub const INVALID_SELLER_ID: &str = "INVALID_SELLER_ID";
+    pub const PRODUCT_NOT_FOUND: &str = "PRODUCT_NOT_FOUND";
+    pub const NOT_FOUND: &str = "NOT_FOUND";
+    pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
+    pub const DUPLICATE_RESOURCE: &str = "DUPLICATE_RESOURCE";
+    pub const INSUFFICIENT_STOCK: &str = "INSUFFICIENT_STOCK";
+    pub const QUANTITY_OUT_OF_RANGE: &str = "QUANTITY_OUT_OF_RANGE";
+    pub const PRECONDITION_FAILED: &str = "PRECONDITION_FAILED";
+    pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "UNSUPPORTED_MEDIA_TYPE";
+    pub const IDEMPOTENCY_KEY_REUSED: &str = "IDEMPOTENCY_KEY_REUSED";
+    pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
+    pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
+}
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+impl Problem {
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        let reason = status.canonical_reason().unwrap_or("Error").to_string();
+        let message = message.into();
+        Self {
+            type_: "about:blank".to_string(),
+            title: reason.clone(),
+            status: i32::from(status.as_u16()),
+            detail: Some(message.clone()),
+            instance: None,
+            error: reason,
+            message,
+            error_code: code.to_string(),
+            details: None,
+        }
+    }
+
+    /// Adds `details`; `value` should be a JSON object.
+    pub fn with_details(mut self, value: Value) -> Self {
+        if let Value::Object(map) = value {
+            self.details = Some(map.into_iter().collect::<BTreeMap<_, _>>());
+        }
+        self
+    }
+
+    pub fn validation(field: &str, constraint: &str, value: Value, message: String) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, codes::VALIDATION_ERROR, message)
+            .with_details(json!({ "field": field, "constraint": constraint, "value": value }))
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            codes::INTERNAL_ERROR,
+            "An unexpected error occurred. Please try again later.",
+        )
+    }
+
+    pub fn status_code(&self) -> StatusCode {
+        u16::try_from(self.status)
+            .ok()
+            .and_then(|s| StatusCode::from_u16(s).ok())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status, self.error_code, self.message)
+    }
+}
+
+impl std::error::Error for Problem {}
+
+/// Lets a `Problem` travel as a `poem::Error` (from the security checker and the problem
+/// layer) and still render as problem+json.
+impl poem::error::ResponseError for Problem {
+    fn status(&self) -> StatusCode {
+        self.status_code()
+    }
+
+    fn as_response(&self) -> Response {
+        poem_openapi::payload::Json(self.clone())
+            .with_content_type(PROBLEM_JSON)
+            .with_status(self.status_code())
+            .into_response()
+    }
+}
+
+/// A handler produced a status its operation does not declare: a bug, logged, shown as 500.
+pub fn undeclared_status(problem: Problem, operation: &str) -> Problem {
+    tracing::error!(%problem, operation, "handler returned a status the spec does not declare");
+    Problem::internal()
+}
+
+fn is_unavailable(e: &sea_orm::DbErr) -> bool {
+    use sea_orm::{DbErr, RuntimeErr};
+    match e {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            matches!(
+                e,
+                sea_orm::sqlx::Error::Io(_)
+                    | sea_orm::sqlx::Error::PoolTimedOut
+                    | sea_orm::sqlx::Error::PoolClosed
+            )
+        }
+        _ => false,
+    }
+}
+
+fn database(e: &sea_orm::DbErr) -> Problem {
+    if is_unavailable(e) {
+        tracing::warn!(error = %e, "database unavailable");
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            codes::SERVICE_UNAVAILABLE,
+            "The database is unavailable. Please retry shortly.",
+        )
+    } else {
+        tracing::error!(error = %e, "database error");
+        Problem::internal()
+    }
+}
+
+impl From<IdempotencyError> for Problem {
+    fn from(e: IdempotencyError) -> Self {
+        match e {
+            IdempotencyError::KeyReused => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                codes::IDEMPOTENCY_KEY_REUSED,
+                "This Idempotency-Key was already used with a different request",
+            ),
+            IdempotencyError::Database(e) => database(&e),
+            IdempotencyError::Corrupt(e) => {
+                tracing::error!(error = %e, "stored idempotent response is unreadable");
+                Problem::internal()
+            }
+        }
+    }
+}
+
+impl From<ProductError> for Problem {
+    fn from(e: ProductError) -> Self {
+        let message = e.to_string();
+        match e {
+            ProductError::NotFound(id) => Problem::new(
+                StatusCode::NOT_FOUND,
+                codes::PRODUCT_NOT_FOUND,
+                format!("Product with ID {id} not found or does not belong to seller"),
+            ),
+            ProductError::DuplicateSku(sku) => {
+                Problem::new(StatusCode::CONFLICT, codes::DUPLICATE_RESOURCE, message)
+                    .with_details(json!({ "field": "sku", "value": sku }))
+            }
+            ProductError::PreconditionFailed => Problem::new(
+                StatusCode::PRECONDITION_FAILED,
+                codes::PRECONDITION_FAILED,
+                message,
+            ),
+            ProductError::InsufficientStock { available, delta } => {
+                Problem::new(StatusCode::CONFLICT, codes::INSUFFICIENT_STOCK, message)
+                    .with_details(json!({ "available": available, "delta": delta }))
+            }
+            ProductError::QuantityOverflow { available, delta } => {
+                Problem::new(StatusCode::CONFLICT, codes::QUANTITY_OUT_OF_RANGE, message)
+                    .with_details(json!({ "available": available, "delta": delta }))
+            }
+            ProductError::EmptyUpdate => Problem::new(
+                StatusCode::BAD_REQUEST,
+                codes::VALIDATION_ERROR,
+                "Invalid product data: an update must change at least one field",
+            )
+            .with_details(json!({ "field": null, "constraint": "minProperties(1)", "value": {} })),
+            ProductError::ZeroDelta => Problem::validation(
+                "delta",
+                "not(0)",
+                json!(0),
+                "Invalid adjustment: delta must not be 0".to_string(),
+            ),
+            ProductError::Cursor(e) => Problem::new(
+                StatusCode::BAD_REQUEST,
+                codes::INVALID_CURSOR,
+                format!("Invalid cursor: {e}"),
+            )
+            .with_details(json!({ "field": "cursor" })),
+            ProductError::Idempotency(e) => e.into(),
+            ProductError::Database(e) => database(&e),
+        }
+    }
+}

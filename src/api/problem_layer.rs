@@ -1,0 +1,308 @@
+//! Makes every error an `application/problem+json` response, including those poem and
+//! poem-openapi produce before a handler runs: unknown route, wrong method, bad parameter,
+//! malformed or invalid JSON, wrong content type, missing credentials, oversized body.
+//!
+//! It also bounds JSON bodies: they are read here up to the limit (413 beyond it) and a copy
+//! is kept, so a body the parser rejects can be explained field by field.
+
+use poem::{
+    error::{MethodNotAllowedError, NotFoundError},
+    http::{header, Method, StatusCode},
+    Body, Endpoint, IntoResponse, Middleware, Request, Response,
+};
+use poem_openapi::error::{
+    AuthorizationError, ContentTypeError, ParseParamError, ParsePathError, ParseRequestPayloadError,
+};
+use serde_json::{json, Value};
+
+use crate::api::{
+    error::{codes, Problem, PROBLEM_JSON},
+    generated, validation,
+};
+
+pub struct ProblemLayer {
+    json_limit: usize,
+}
+
+impl ProblemLayer {
+    pub fn new(json_limit: usize) -> Self {
+        Self { json_limit }
+    }
+}
+
+impl<E: Endpoint> Middleware<E> for ProblemLayer {
+    type Output = ProblemEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        ProblemEndpoint {
+            inner,
+            json_limit: self.json_limit,
+        }
+    }
+}
+
+pub struct ProblemEndpoint<E> {
+    inner: E,
+    json_limit: usize,
+}
+
+/// What is kept of a request to explain its rejection after it was handed on.
+struct Seen {
+    method: Method,
+    path: String,
+    query: Option<String>,
+    body: Option<bytes::Bytes>,
+}
+
+fn is_json(req: &Request) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| {
+            let mime = mime.trim().to_ascii_lowercase();
+            mime == "application/json" || mime.ends_with("+json")
+        })
+}
+
+fn too_large(limit: usize) -> Problem {
+    Problem::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        codes::PAYLOAD_TOO_LARGE,
+        format!("The request body exceeds the limit of {limit} bytes"),
+    )
+    .with_details(json!({ "limit": limit }))
+}
+
+impl<E: Endpoint> ProblemEndpoint<E> {
+    /// Reads a JSON body up to the limit and puts it back for the parser.
+    async fn buffer(&self, req: &mut Request) -> Result<Option<bytes::Bytes>, Problem> {
+        if !is_json(req) {
+            return Ok(None);
+        }
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > self.json_limit) {
+            return Err(too_large(self.json_limit));
+        }
+        let bytes = req
+            .take_body()
+            .into_bytes_limit(self.json_limit)
+            .await
+            .map_err(|e| match e {
+                poem::error::ReadBodyError::PayloadTooLarge => too_large(self.json_limit),
+                other => Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    codes::MALFORMED_JSON,
+                    format!("The request body could not be read: {other}"),
+                ),
+            })?;
+        req.set_body(Body::from_bytes(bytes.clone()));
+        Ok(Some(bytes))
+    }
+}
+
+impl<E: Endpoint> Endpoint for ProblemEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        let mut seen = Seen {
+            method: req.method().clone(),
+            path: req.uri().path().to_string(),
+            query: req.uri().query().map(str::to_string),
+            body: None,
+        };
+        match self.buffer(&mut req).await {
+            Ok(body) => seen.body = body,
+            Err(problem) => return Ok(render(problem, &seen.path)),
+        }
+        match self.inner.call(req).await {
+            Ok(resp) => Ok(with_instance(resp.into_response(), &seen.path).await),
+            // A handler's declared error response, carried as an error by poem-openapi.
+            Err(err) if err.is_from_response() => {
+                Ok(with_instance(err.into_response(), &seen.path).await)
+            }
+            Err(err) => Ok(render(to_problem(err, &seen), &seen.path)),
+        }
+    }
+}
+
+fn render(mut problem: Problem, path: &str) -> Response {
+    if problem.instance.is_none() {
+        problem.instance = Some(path.to_string());
+    }
+    poem::error::ResponseError::as_response(&problem)
+}
+
+/// Handlers build `Problem`s without knowing the request; name it here.
+async fn with_instance(resp: Response, path: &str) -> Response {
+    let is_problem = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if !is_problem {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let bytes = body.into_bytes().await.unwrap_or_default();
+    let bytes = match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(mut map)) => {
+            map.entry("instance").or_insert_with(|| json!(path));
+            serde_json::to_vec(&map)
+                .unwrap_or_else(|_| bytes.to_vec())
+                .into()
+        }
+        _ => bytes,
+    };
+    Response::from_parts(parts, Body::from_bytes(bytes))
+}
+
+fn to_problem(err: poem::Error, seen: &Seen) -> Problem {
+    if let Some(problem) = err.downcast_ref::<Problem>() {
+        return problem.clone();
+    }
+    if err.is::<NotFoundError>() {
+        return Problem::new(
+            StatusCode::NOT_FOUND,
+            codes::NOT_FOUND,
+            format!("No route for {} {}", seen.method, seen.path),
+        );
+    }
+    if err.is::<MethodNotAllowedError>() {
+        return Problem::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            codes::METHOD_NOT_ALLOWED,
+            format!("{} is not allowed on {}", seen.method, seen.path),
+        );
+    }
+    if err.is::<AuthorizationError>() {
+        return Problem::new(
+            StatusCode::UNAUTHORIZED,
+            codes::MISSING_SELLER_ID,
+            "X-Seller-Id header required",
+        );
+    }
+    if let Some(e) = err.downcast_ref::<ContentTypeError>() {
+        return Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            codes::UNSUPPORTED_MEDIA_TYPE,
+            format!("{e}; send application/json"),
+        );
+    }
+    if let Some(e) = err.downcast_ref::<ParseParamError>() {
+        let value = query_value(seen.query.as_deref(), e.name);
+        return param_problem(e.name, &e.reason, value);
+    }
+    if let Some(e) = err.downcast_ref::<ParsePathError>() {
+        let (name, value) = path_variable(&seen.path, e.name);
+        return param_problem(name, &e.reason, value);
+    }
+    if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
+        return payload_problem(&e.reason, seen.body.as_deref());
+    }
+    let status = err.status();
+    if status.is_server_error() {
+        tracing::error!(error = %err, "unhandled error");
+        return Problem::internal();
+    }
+    let code = status
+        .canonical_reason()
+        .unwrap_or("ERROR")
+        .to_ascii_uppercase()
+        .replace(' ', "_");
+    Problem::new(status, &code, err.to_string())
+}
+
+fn param_problem(name: &str, reason: &str, value: Value) -> Problem {
+    let constraint = match reason.strip_prefix("verification failed. ") {
+        Some(rule) => rule.to_string(),
+        None => match schema_named_in(reason) {
+            Some(ty) => format!("type({ty})"),
+            None => "type".to_string(),
+        },
+    };
+    Problem::validation(
+        name,
+        &constraint,
+        value,
+        format!("Invalid parameter `{name}`: {reason}"),
+    )
+}
+
+fn query_value(query: Option<&str>, name: &str) -> Value {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(query.unwrap_or_default()).unwrap_or_default();
+    pairs
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map_or(Value::Null, |(_, v)| Value::String(v))
+}
+
+/// poem-openapi names path variables `param0`, `param1`, … in its errors; this finds the
+/// spec template `path` matches and returns the variable's real name and raw value.
+fn path_variable<'a>(path: &'a str, internal: &'a str) -> (&'a str, Value) {
+    let index: Option<usize> = internal.strip_prefix("param").and_then(|n| n.parse().ok());
+    let segments: Vec<&str> = path.trim_start_matches("/api").split('/').collect();
+    let found = generated::PATHS.iter().find_map(|template| {
+        let parts: Vec<&str> = template.split('/').collect();
+        if parts.len() != segments.len() {
+            return None;
+        }
+        let mut vars = Vec::new();
+        for (part, seg) in parts.iter().zip(&segments) {
+            match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                Some(var) => vars.push((var, *seg)),
+                None if part != seg => return None,
+                None => {}
+            }
+        }
+        vars.get(index?).copied()
+    });
+    match found {
+        Some((name, raw)) => (name, Value::String(raw.to_string())),
+        None => (internal, Value::Null),
+    }
+}
+
+/// The schema poem-openapi was parsing: the outermost `occurred while parsing "X"`, else the
+/// `failed to parse "X"` it starts with.
+fn schema_named_in(reason: &str) -> Option<&str> {
+    let quoted_after = |marker: &str| {
+        reason
+            .rfind(marker)
+            .and_then(|i| reason[i + marker.len()..].split('"').next())
+    };
+    quoted_after("occurred while parsing \"").or_else(|| quoted_after("failed to parse \""))
+}
+
+fn payload_problem(reason: &str, body: Option<&[u8]>) -> Problem {
+    let parsed = body.map(serde_json::from_slice::<Value>);
+    if let Some(Err(e)) = &parsed {
+        return Problem::new(
+            StatusCode::BAD_REQUEST,
+            codes::MALFORMED_JSON,
+            format!("The request body is not valid JSON: {e}"),
+        )
+        .with_details(json!({ "line": e.line(), "column": e.column() }));
+    }
+    let explained = parsed
+        .and_then(Result::ok)
+        .zip(schema_named_in(reason).and_then(generated::rules_of))
+        .and_then(|(body, rules)| validation::explain(rules, &body));
+    match explained {
+        Some(v) => Problem::validation(
+            v.field.unwrap_or_default(),
+            &v.constraint,
+            v.value,
+            format!("Invalid request body: {}", v.message),
+        ),
+        None => Problem::new(
+            StatusCode::BAD_REQUEST,
+            codes::VALIDATION_ERROR,
+            format!("Invalid request body: {reason}"),
+        ),
+    }
+}

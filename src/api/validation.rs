@@ -1,0 +1,284 @@
+//! Runtime support for the generated models' validation.
+//!
+//! poem-openapi enforces the spec's rules while parsing, but its rejections name neither the
+//! field nor the value when the type is wrong or a field is missing. The generator therefore
+//! also emits each model's rules as data (`FieldRule`), and [`explain`] re-reads a rejected
+//! body against them to say exactly which field broke which rule with which value.
+
+use std::fmt;
+
+use poem_openapi::{
+    registry::MetaSchema,
+    validation::{Validator, ValidatorMeta},
+};
+use serde_json::Value;
+
+/// `multipleOf` for decimals: poem-openapi's float remainder rejects `29.99` for `0.01`,
+/// so this compares against the nearest multiple with a tolerance far below one cent.
+pub struct MultipleOf(f64);
+
+impl MultipleOf {
+    pub fn new(n: f64) -> Self {
+        Self(n)
+    }
+
+    fn holds(&self, value: f64) -> bool {
+        let ratio = value / self.0;
+        (ratio - ratio.round()).abs() < 1e-6
+    }
+}
+
+impl fmt::Display for MultipleOf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "multipleOf({})", self.0)
+    }
+}
+
+impl Validator<f64> for MultipleOf {
+    fn check(&self, value: &f64) -> bool {
+        self.holds(*value)
+    }
+}
+
+impl ValidatorMeta for MultipleOf {
+    fn update_meta(&self, meta: &mut MetaSchema) {
+        meta.multiple_of = Some(self.0);
+    }
+}
+
+/// A property's rules, generated from the spec.
+#[derive(Debug)]
+pub struct FieldRule {
+    pub name: &'static str,
+    pub required: bool,
+    pub nullable: bool,
+    pub kind: Kind,
+}
+
+/// A bound and whether it is exclusive.
+pub type Bound = Option<(f64, bool)>;
+
+#[derive(Debug)]
+pub enum Kind {
+    String {
+        min_length: Option<usize>,
+        max_length: Option<usize>,
+        pattern: Option<&'static str>,
+    },
+    Enum(&'static [&'static str]),
+    Integer {
+        bits: u8,
+        minimum: Bound,
+        maximum: Bound,
+    },
+    Number {
+        minimum: Bound,
+        maximum: Bound,
+        multiple_of: Option<f64>,
+    },
+    Boolean,
+    Array,
+    Object,
+}
+
+/// The first rule a body breaks.
+#[derive(Debug, PartialEq)]
+pub struct Violation {
+    pub field: Option<&'static str>,
+    pub constraint: String,
+    pub value: Value,
+    pub message: String,
+}
+
+fn violation(rule: &FieldRule, constraint: String, value: &Value, what: String) -> Violation {
+    Violation {
+        field: Some(rule.name),
+        constraint,
+        value: value.clone(),
+        message: format!("{} {what}", rule.name),
+    }
+}
+
+fn check_bounds(rule: &FieldRule, n: f64, min: Bound, max: Bound, v: &Value) -> Option<Violation> {
+    if let Some((m, exclusive)) = min {
+        if n < m || (exclusive && n == m) {
+            let (c, what) = match exclusive {
+                true => ("exclusiveMinimum", format!("must be greater than {m}")),
+                false => ("minimum", format!("must be at least {m}")),
+            };
+            return Some(violation(rule, format!("{c}({m})"), v, what));
+        }
+    }
+    if let Some((m, exclusive)) = max {
+        if n > m || (exclusive && n == m) {
+            let (c, what) = match exclusive {
+                true => ("exclusiveMaximum", format!("must be less than {m}")),
+                false => ("maximum", format!("must be at most {m}")),
+            };
+            return Some(violation(rule, format!("{c}({m})"), v, what));
+        }
+    }
+    None
+}
+
+fn check_value(rule: &FieldRule, v: &Value) -> Option<Violation> {
+    let wrong_type = |t: &str| {
+        Some(violation(
+            rule,
+            format!("type({t})"),
+            v,
+            format!("must be {t}"),
+        ))
+    };
+    match &rule.kind {
+        Kind::String {
+            min_length,
+            max_length,
+            pattern,
+        } => {
+            let Some(s) = v.as_str() else {
+                return wrong_type("a string");
+            };
+            let len = s.chars().count();
+            if let Some(min) = min_length.filter(|min| len < *min) {
+                let what = format!("must be at least {min} characters long");
+                return Some(violation(rule, format!("minLength({min})"), v, what));
+            }
+            if let Some(max) = max_length.filter(|max| len > *max) {
+                let what = format!("must be at most {max} characters long");
+                return Some(violation(rule, format!("maxLength({max})"), v, what));
+            }
+            if let Some(p) = pattern {
+                let matches = regex::Regex::new(p).is_ok_and(|re| re.is_match(s));
+                if !matches {
+                    let what = format!("must match the pattern {p}");
+                    return Some(violation(rule, format!("pattern({p})"), v, what));
+                }
+            }
+            None
+        }
+        Kind::Enum(values) => match v.as_str() {
+            Some(s) if values.contains(&s) => None,
+            _ => {
+                let what = format!("must be one of {}", values.join(", "));
+                Some(violation(
+                    rule,
+                    format!("enum({})", values.join(",")),
+                    v,
+                    what,
+                ))
+            }
+        },
+        Kind::Integer {
+            bits,
+            minimum,
+            maximum,
+        } => {
+            let Some(n) = v.as_i64() else {
+                return wrong_type("an integer");
+            };
+            if *bits == 32 && i32::try_from(n).is_err() {
+                return wrong_type("a 32-bit integer");
+            }
+            check_bounds(rule, n as f64, *minimum, *maximum, v)
+        }
+        Kind::Number {
+            minimum,
+            maximum,
+            multiple_of,
+        } => {
+            let Some(n) = v.as_f64() else {
+                return wrong_type("a number");
+            };
+            if let Some(b) = check_bounds(rule, n, *minimum, *maximum, v) {
+                return Some(b);
+            }
+            match multiple_of {
+                Some(m) if !MultipleOf(*m).holds(n) => {
+                    let what = format!("must be a multiple of {m}");
+                    Some(violation(rule, format!("multipleOf({m})"), v, what))
+                }
+                _ => None,
+            }
+        }
+        Kind::Boolean if !v.is_boolean() => wrong_type("a boolean"),
+        Kind::Array if !v.is_array() => wrong_type("an array"),
+        Kind::Object if !v.is_object() => wrong_type("an object"),
+        Kind::Boolean | Kind::Array | Kind::Object => None,
+    }
+}
+
+/// The first rule of `rules` that `body` breaks, in the spec's property order.
+pub fn explain(rules: &[FieldRule], body: &Value) -> Option<Violation> {
+    let Some(object) = body.as_object() else {
+        return Some(Violation {
+            field: None,
+            constraint: "type(object)".to_string(),
+            value: body.clone(),
+            message: "the body must be a JSON object".to_string(),
+        });
+    };
+    rules.iter().find_map(|rule| match object.get(rule.name) {
+        None | Some(Value::Null) if rule.required => Some(violation(
+            rule,
+            "required".to_string(),
+            &Value::Null,
+            "is required".to_string(),
+        )),
+        None => None,
+        Some(Value::Null) if rule.nullable => None,
+        // An optional, non-nullable property given as null is treated as absent by the parser.
+        Some(Value::Null) => None,
+        Some(v) => check_value(rule, v),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::api::generated::ProductCreateRequest;
+
+    #[test]
+    fn decimal_multiple_of_accepts_cents_only() {
+        let m = MultipleOf::new(0.01);
+        for ok in [0.01, 29.99, 0.3, 1234567.89, 999999999.99] {
+            assert!(m.holds(ok), "{ok}");
+        }
+        for bad in [0.001, 29.999, 0.015] {
+            assert!(!m.holds(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn explains_the_first_broken_rule() {
+        let base = json!({"name": "A", "price": 1.5, "quantity": 1, "category": "C"});
+        let cases = [
+            ("name", json!(null), "required"),
+            ("name", json!(""), "minLength(1)"),
+            ("name", json!("   "), "pattern(\\S)"),
+            ("name", json!(7), "type(a string)"),
+            ("price", json!(0), "exclusiveMinimum(0)"),
+            ("price", json!(1.234), "multipleOf(0.01)"),
+            ("price", json!("12"), "type(a number)"),
+            ("quantity", json!(-1), "minimum(0)"),
+            ("quantity", json!(1.5), "type(an integer)"),
+            (
+                "quantity",
+                json!(3_000_000_000_i64),
+                "type(a 32-bit integer)",
+            ),
+            ("sku", json!("a b"), "pattern(^[A-Za-z0-9._-]+$)"),
+        ];
+        for (field, value, constraint) in cases {
+            let mut body = base.clone();
+            body[field] = value.clone();
+            let v = explain(ProductCreateRequest::RULES, &body).expect(field);
+            assert_eq!(v.field, Some(field), "{field}={value}");
+            assert_eq!(v.constraint, constraint, "{field}={value}");
+        }
+        assert_eq!(explain(ProductCreateRequest::RULES, &base), None);
+        assert!(explain(ProductCreateRequest::RULES, &json!([1])).is_some());
+    }
+}

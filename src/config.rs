@@ -1,0 +1,206 @@
+//! Configuration from environment variables, read once at start by `envy`.
+//!
+//! Every variable has a default that gives a working server with no setup (an SQLite file
+//! under `./data/`). Invalid values stop the process at start with the variable's name.
+
+use std::{path::PathBuf, time::Duration};
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    /// `PORT`: TCP port to listen on; 0 picks a free one. Default 3001.
+    #[serde(default = "defaults::port")]
+    pub port: u16,
+    /// `HOST`: address to bind. Default `0.0.0.0`.
+    #[serde(default = "defaults::host")]
+    pub host: String,
+    /// `DATABASE_URL`: `postgres://…` for PostgreSQL, or `sqlite://…`. Unset: the SQLite file
+    /// `$DATA_DIR/product-api.db`.
+    pub database_url: Option<String>,
+    /// `DATABASE_MAX_CONNECTIONS`: PostgreSQL pool size (1..=1000). Default 20. SQLite always
+    /// uses one connection, which serializes writes without lock errors.
+    #[serde(default = "defaults::database_max_connections")]
+    pub database_max_connections: u32,
+    /// `DATA_DIR`: where the embedded SQLite database lives. Default `./data`.
+    #[serde(default = "defaults::data_dir")]
+    pub data_dir: PathBuf,
+    /// `RUN_MIGRATIONS`: apply pending migrations at start. Default true.
+    #[serde(default = "defaults::yes")]
+    pub run_migrations: bool,
+    /// `JSON_BODY_LIMIT_BYTES`: largest JSON request body (1 KiB..=64 MiB). Default 1 MiB.
+    #[serde(default = "defaults::json_body_limit_bytes")]
+    pub json_body_limit_bytes: usize,
+    /// `IDEMPOTENCY_TTL_HOURS`: how long an `Idempotency-Key` is remembered (at least 24).
+    /// Default 24.
+    #[serde(default = "defaults::idempotency_ttl_hours")]
+    pub idempotency_ttl_hours: u64,
+    /// `SHUTDOWN_TIMEOUT_SECS`: how long in-flight requests may take after SIGTERM. Default 25.
+    #[serde(default = "defaults::shutdown_timeout_secs")]
+    pub shutdown_timeout_secs: u64,
+    /// `LOG_FORMAT`: `json` or `pretty`. Default: pretty on a terminal, json otherwise.
+    pub log_format: Option<LogFormat>,
+}
+
+mod defaults {
+    use std::path::PathBuf;
+
+    pub fn port() -> u16 {
+        3001
+    }
+    pub fn host() -> String {
+        "0.0.0.0".to_string()
+    }
+    pub fn database_max_connections() -> u32 {
+        20
+    }
+    pub fn data_dir() -> PathBuf {
+        PathBuf::from("data")
+    }
+    pub fn yes() -> bool {
+        true
+    }
+    pub fn json_body_limit_bytes() -> usize {
+        1024 * 1024
+    }
+    pub fn idempotency_ttl_hours() -> u64 {
+        24
+    }
+    pub fn shutdown_timeout_secs() -> u64 {
+        25
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Reads the environment and validates it.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_iter(std::env::vars())
+    }
+
+    /// Reads variables from `vars` (the environment, or a test's list) and validates them.
+    pub fn from_iter(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        // Empty values mean unset, as in most .env tooling.
+        let vars = vars.into_iter().filter(|(_, v)| !v.is_empty());
+        let config: Config = envy::from_iter(vars).map_err(|e| ConfigError(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |var: &str, accepts: &str, got: &dyn std::fmt::Display| {
+            Err(ConfigError(format!("{var} accepts {accepts}, got {got}")))
+        };
+        if let Some(url) = &self.database_url {
+            let known = ["postgres://", "postgresql://", "sqlite:"];
+            if !known.iter().any(|p| url.starts_with(p)) {
+                return bad(
+                    "DATABASE_URL",
+                    "a postgres:// or sqlite: URL",
+                    &"another scheme",
+                );
+            }
+        }
+        if !(1..=1000).contains(&self.database_max_connections) {
+            return bad(
+                "DATABASE_MAX_CONNECTIONS",
+                "1..=1000",
+                &self.database_max_connections,
+            );
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.json_body_limit_bytes) {
+            return bad(
+                "JSON_BODY_LIMIT_BYTES",
+                "1024..=67108864",
+                &self.json_body_limit_bytes,
+            );
+        }
+        if self.idempotency_ttl_hours < 24 {
+            return bad(
+                "IDEMPOTENCY_TTL_HOURS",
+                "24 or more",
+                &self.idempotency_ttl_hours,
+            );
+        }
+        if !(1..=3600).contains(&self.shutdown_timeout_secs) {
+            return bad(
+                "SHUTDOWN_TIMEOUT_SECS",
+                "1..=3600",
+                &self.shutdown_timeout_secs,
+            );
+        }
+        Ok(())
+    }
+
+    /// The database to use: `DATABASE_URL`, else the embedded SQLite file.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("product-api.db").display()
+            ),
+        }
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url().starts_with("sqlite:")
+    }
+
+    pub fn idempotency_ttl(&self) -> Duration {
+        Duration::from_secs(self.idempotency_ttl_hours * 3600)
+    }
+
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_give_the_embedded_server() {
+        let c = Config::from_iter(vars(&[])).expect("defaults are valid");
+        assert_eq!(c.port, 3001);
+        assert!(c.is_sqlite());
+        assert_eq!(c.database_url(), "sqlite://data/product-api.db?mode=rwc");
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let cases = [
+            ("PORT", "abc", "PORT"),
+            ("PORT", "70000", "PORT"),
+            ("DATABASE_URL", "mysql://x", "DATABASE_URL"),
+            ("DATABASE_MAX_CONNECTIONS", "0", "DATABASE_MAX_CONNECTIONS"),
+            ("JSON_BODY_LIMIT_BYTES", "10", "JSON_BODY_LIMIT_BYTES"),
+            ("IDEMPOTENCY_TTL_HOURS", "1", "IDEMPOTENCY_TTL_HOURS"),
+            ("RUN_MIGRATIONS", "maybe", "RUN_MIGRATIONS"),
+            ("LOG_FORMAT", "xml", "LOG_FORMAT"),
+        ];
+        for (var, value, named) in cases {
+            let err = Config::from_iter(vars(&[(var, value)])).expect_err(var);
+            assert!(err.0.contains(named), "{var}={value}: {err}");
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! SeaORM entities: one module per table.
+
+pub mod idempotency_key;
+pub mod product;

@@ -1,0 +1,20 @@
+//! product-api: a multi-tenant product inventory service for marketplace sellers.
+
+/// HTTP surface: generated contract, handlers, problem+json errors.
+pub mod api;
+/// Environment configuration.
+pub mod config;
+/// Value types shared by every layer (seller ids, money).
+pub mod domain;
+/// SeaORM entities.
+pub mod entity;
+/// SeaORM queries, always scoped to one seller.
+pub mod repository;
+/// Business rules and transactions.
+pub mod service;
+/// Building and running the server.
+pub mod startup;
+/// Adapter wiring.
+pub mod state;
+/// Logging setup.
+pub mod telemetry;

@@ -1,0 +1,299 @@
+//! Product queries. Reads and writes see only live rows (`deleted_at IS NULL`) of one seller.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    sea_query::{Expr, Func, LikeExpr, SimpleExpr},
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, Order, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Value,
+};
+
+use crate::{
+    domain::SellerId,
+    entity::product::{ActiveModel, Column, Entity, Model},
+};
+
+/// Quantities are BIGINT in the table but int32 in the API; writes keep them in range.
+pub const MAX_QUANTITY: i64 = i32::MAX as i64;
+
+/// The columns of a new product.
+pub struct NewRow {
+    pub sku: Option<String>,
+    pub name: String,
+    pub description: Option<String>,
+    pub price_cents: i64,
+    pub quantity: i64,
+    pub category: String,
+    pub low_stock_threshold: Option<i32>,
+}
+
+/// The columns an update sets; `None` leaves a column as it is.
+#[derive(Default)]
+pub struct Changes {
+    pub sku: Option<Option<String>>,
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+    pub price_cents: Option<i64>,
+    pub quantity: Option<i64>,
+    pub category: Option<String>,
+    pub low_stock_threshold: Option<Option<i32>>,
+}
+
+/// What the list endpoint filters on.
+#[derive(Default, Clone, Debug)]
+pub struct Filter {
+    pub category: Option<String>,
+    pub min_quantity: Option<i64>,
+    pub max_quantity: Option<i64>,
+    /// Lower-cased substring of name or sku.
+    pub search: Option<String>,
+    pub sku: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortKey {
+    Name,
+    Price,
+    Quantity,
+    CreatedAt,
+    UpdatedAt,
+}
+
+impl SortKey {
+    fn column(self) -> Column {
+        match self {
+            Self::Name => Column::Name,
+            Self::Price => Column::PriceCents,
+            Self::Quantity => Column::Quantity,
+            Self::CreatedAt => Column::CreatedAt,
+            Self::UpdatedAt => Column::UpdatedAt,
+        }
+    }
+
+    /// The sort column's value in `row`, the keyset position a cursor resumes after.
+    pub fn value_of(self, row: &Model) -> Value {
+        match self {
+            Self::Name => row.name.clone().into(),
+            Self::Price => row.price_cents.into(),
+            Self::Quantity => row.quantity.into(),
+            Self::CreatedAt => row.created_at.into(),
+            Self::UpdatedAt => row.updated_at.into(),
+        }
+    }
+}
+
+/// Where a page starts: an offset, or after a keyset position (sort value, id).
+pub enum Start {
+    Offset(u64),
+    After(Value, i64),
+}
+
+fn scoped(seller: &SellerId) -> Condition {
+    Condition::all()
+        .add(Column::SellerId.eq(seller.as_str()))
+        .add(Column::DeletedAt.is_null())
+}
+
+fn filtered(seller: &SellerId, filter: &Filter) -> Condition {
+    let mut cond = scoped(seller);
+    if let Some(category) = &filter.category {
+        cond = cond.add(Column::Category.eq(category.as_str()));
+    }
+    if let Some(min) = filter.min_quantity {
+        cond = cond.add(Column::Quantity.gte(min));
+    }
+    if let Some(max) = filter.max_quantity {
+        cond = cond.add(Column::Quantity.lte(max));
+    }
+    if let Some(sku) = &filter.sku {
+        cond = cond.add(Column::Sku.eq(sku.as_str()));
+    }
+    if let Some(search) = &filter.search {
+        let escaped = search
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let pattern = format!("%{escaped}%");
+        let like = |col: Column| -> SimpleExpr {
+            Expr::expr(Func::lower(Expr::col(col)))
+                .like(LikeExpr::new(pattern.clone()).escape('\\'))
+        };
+        cond = cond.add(
+            Condition::any()
+                .add(like(Column::Name))
+                .add(like(Column::Sku)),
+        );
+    }
+    cond
+}
+
+pub async fn insert(
+    db: &impl ConnectionTrait,
+    seller: &SellerId,
+    row: NewRow,
+    now: DateTime<Utc>,
+) -> Result<Model, DbErr> {
+    let active = ActiveModel {
+        seller_id: Set(seller.as_str().to_string()),
+        sku: Set(row.sku),
+        name: Set(row.name),
+        description: Set(row.description),
+        price_cents: Set(row.price_cents),
+        quantity: Set(row.quantity),
+        category: Set(row.category),
+        low_stock_threshold: Set(row.low_stock_threshold),
+        version: Set(1),
+        created_at: Set(now),
+        updated_at: Set(now),
+        deleted_at: Set(None),
+        ..Default::default()
+    };
+    Entity::insert(active).exec_with_returning(db).await
+}
+
+pub async fn find(
+    db: &impl ConnectionTrait,
+    seller: &SellerId,
+    id: i64,
+) -> Result<Option<Model>, DbErr> {
+    Entity::find()
+        .filter(scoped(seller).add(Column::Id.eq(id)))
+        .one(db)
+        .await
+}
+
+/// Applies `changes` when the product is live and, if `versions` is given, at one of them.
+/// Returns the new row, or `None` when no row qualified.
+pub async fn update(
+    db: &impl ConnectionTrait,
+    seller: &SellerId,
+    id: i64,
+    versions: Option<&[i64]>,
+    changes: Changes,
+    now: DateTime<Utc>,
+) -> Result<Option<Model>, DbErr> {
+    let mut query = Entity::update_many()
+        .col_expr(Column::Version, Expr::col(Column::Version).add(1))
+        .col_expr(Column::UpdatedAt, Expr::value(now));
+    if let Some(v) = changes.sku {
+        query = query.col_expr(Column::Sku, Expr::value(v));
+    }
+    if let Some(v) = changes.name {
+        query = query.col_expr(Column::Name, Expr::value(v));
+    }
+    if let Some(v) = changes.description {
+        query = query.col_expr(Column::Description, Expr::value(v));
+    }
+    if let Some(v) = changes.price_cents {
+        query = query.col_expr(Column::PriceCents, Expr::value(v));
+    }
+    if let Some(v) = changes.quantity {
+        query = query.col_expr(Column::Quantity, Expr::value(v));
+    }
+    if let Some(v) = changes.category {
+        query = query.col_expr(Column::Category, Expr::value(v));
+    }
+    if let Some(v) = changes.low_stock_threshold {
+        query = query.col_expr(Column::LowStockThreshold, Expr::value(v));
+    }
+    let mut cond = scoped(seller).add(Column::Id.eq(id));
+    if let Some(versions) = versions {
+        cond = cond.add(Column::Version.is_in(versions.iter().copied()));
+    }
+    let rows = query.filter(cond).exec_with_returning(db).await?;
+    Ok(rows.into_iter().next())
+}
+
+/// Soft-deletes a live product (at one of `versions`, if given); returns the deleted row.
+pub async fn soft_delete(
+    db: &impl ConnectionTrait,
+    seller: &SellerId,
+    id: i64,
+    versions: Option<&[i64]>,
+    now: DateTime<Utc>,
+) -> Result<Option<Model>, DbErr> {
+    let mut cond = scoped(seller).add(Column::Id.eq(id));
+    if let Some(versions) = versions {
+        cond = cond.add(Column::Version.is_in(versions.iter().copied()));
+    }
+    let rows = Entity::update_many()
+        .col_expr(Column::Version, Expr::col(Column::Version).add(1))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .col_expr(Column::DeletedAt, Expr::value(Some(now)))
+        .filter(cond)
+        .exec_with_returning(db)
+        .await?;
+    Ok(rows.into_iter().next())
+}
+
+/// Adds `delta` to the quantity in one statement, only while the result stays within
+/// `0..=MAX_QUANTITY`; concurrent adjustments serialize on the row and none is lost.
+pub async fn adjust_quantity(
+    db: &impl ConnectionTrait,
+    seller: &SellerId,
+    id: i64,
+    delta: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<Model>, DbErr> {
+    let next = || Expr::col(Column::Quantity).add(delta);
+    let rows = Entity::update_many()
+        .col_expr(Column::Quantity, next())
+        .col_expr(Column::Version, Expr::col(Column::Version).add(1))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(
+            scoped(seller)
+                .add(Column::Id.eq(id))
+                .add(Expr::expr(next()).gte(0))
+                .add(Expr::expr(next()).lte(MAX_QUANTITY)),
+        )
+        .exec_with_returning(db)
+        .await?;
+    Ok(rows.into_iter().next())
+}
+
+/// One page of live products, `limit` rows at most, ordered by `(sort, id)` in `order`.
+pub async fn page(
+    db: &impl ConnectionTrait,
+    seller: &SellerId,
+    filter: &Filter,
+    sort: SortKey,
+    order: Order,
+    start: Start,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
+    let col = sort.column();
+    let mut cond = filtered(seller, filter);
+    let mut query = Entity::find();
+    match start {
+        Start::Offset(offset) => query = query.offset(offset),
+        Start::After(value, id) => {
+            let (past, past_id) = match order {
+                Order::Asc => (Expr::col(col).gt(value.clone()), Column::Id.gt(id)),
+                _ => (Expr::col(col).lt(value.clone()), Column::Id.lt(id)),
+            };
+            cond = cond.add(
+                Condition::any()
+                    .add(past)
+                    .add(Condition::all().add(Expr::col(col).eq(value)).add(past_id)),
+            );
+        }
+    }
+    query
+        .filter(cond)
+        .order_by(col, order.clone())
+        .order_by(Column::Id, order)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+pub async fn count(
+    db: &impl ConnectionTrait,
+    seller: &SellerId,
+    filter: &Filter,
+) -> Result<u64, DbErr> {
+    Entity::find()
+        .filter(filtered(seller, filter))
+        .count(db)
+        .await
+}

@@ -1,0 +1,6 @@
+//! Business rules and transaction boundaries. Services own the transaction; repositories only
+//! run queries on the connection they are given.
+
+pub mod cursor;
+pub mod idempotency;
+pub mod products;

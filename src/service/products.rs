@@ -1,0 +1,330 @@
+//! Product rules: who may see what, how writes are checked, and where transactions begin.
+
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use sea_orm::{DatabaseConnection, DbErr, Order};
+use serde::Serialize;
+
+use crate::{
+    domain::SellerId,
+    entity::product::Model as Product,
+    repository::{
+        self, is_unique_violation,
+        products::{Changes, Filter, NewRow, SortKey, Start, MAX_QUANTITY},
+    },
+    service::{
+        cursor::{self, CursorError},
+        idempotency::{self, IdempotencyError, Scope},
+    },
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProductError {
+    #[error("product {0} not found")]
+    NotFound(i64),
+    #[error("a live product of this seller already has sku `{0}`")]
+    DuplicateSku(String),
+    #[error("the product is no longer at the version given in If-Match")]
+    PreconditionFailed,
+    #[error("insufficient stock: {available} available, adjustment of {delta}")]
+    InsufficientStock { available: i64, delta: i32 },
+    #[error("quantity would exceed {MAX_QUANTITY}")]
+    QuantityOverflow { available: i64, delta: i32 },
+    #[error("an update must change at least one field")]
+    EmptyUpdate,
+    #[error("delta must not be 0")]
+    ZeroDelta,
+    #[error(transparent)]
+    Cursor(#[from] CursorError),
+    #[error(transparent)]
+    Idempotency(#[from] IdempotencyError),
+    #[error(transparent)]
+    Database(#[from] DbErr),
+}
+
+/// A product to create, as validated by the API layer.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewProduct {
+    pub name: String,
+    pub description: Option<String>,
+    pub price_cents: i64,
+    pub quantity: i32,
+    pub category: String,
+    pub sku: Option<String>,
+    pub low_stock_threshold: Option<i32>,
+}
+
+/// Fields to change; `None` keeps a field, `Some(None)` clears a nullable one.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ProductPatch {
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+    pub price_cents: Option<i64>,
+    pub quantity: Option<i32>,
+    pub category: Option<String>,
+    pub sku: Option<Option<String>>,
+    pub low_stock_threshold: Option<Option<i32>>,
+}
+
+impl ProductPatch {
+    fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.description.is_none()
+            && self.price_cents.is_none()
+            && self.quantity.is_none()
+            && self.category.is_none()
+            && self.sku.is_none()
+            && self.low_stock_threshold.is_none()
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Adjustment {
+    pub delta: i32,
+    pub reason: Option<String>,
+}
+
+/// An `If-Match` precondition: any current version (`*`), or one of these versions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Precondition {
+    Exists,
+    OneOf(Vec<i64>),
+}
+
+impl Precondition {
+    fn versions(precondition: Option<&Self>) -> Option<&[i64]> {
+        match precondition {
+            Some(Self::OneOf(v)) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub page: u32,
+    pub limit: u32,
+    pub filter: Filter,
+    pub sort: SortKey,
+    pub descending: bool,
+    pub cursor: Option<String>,
+}
+
+pub struct Page {
+    pub items: Vec<Product>,
+    pub page: u32,
+    pub limit: u32,
+    pub total: u64,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct ProductService {
+    db: DatabaseConnection,
+    idempotency_ttl: Duration,
+}
+
+/// Timestamps are kept to the microsecond, the precision PostgreSQL stores, so what a write
+/// returns equals what a later read returns.
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+fn sku_conflict(sku: Option<&str>) -> impl FnOnce(DbErr) -> ProductError + '_ {
+    move |e| match sku {
+        Some(sku) if is_unique_violation(&e) => ProductError::DuplicateSku(sku.to_string()),
+        _ => ProductError::Database(e),
+    }
+}
+
+impl ProductService {
+    pub fn new(db: DatabaseConnection, idempotency_ttl: Duration) -> Self {
+        Self {
+            db,
+            idempotency_ttl,
+        }
+    }
+
+    pub async fn create(
+        &self,
+        seller: &SellerId,
+        idempotency_key: Option<&str>,
+        new: NewProduct,
+    ) -> Result<Product, ProductError> {
+        let scope = idempotency_key
+            .map(|key| Scope::new(seller, key, "createProduct", &new))
+            .transpose()?;
+        let owner = seller.clone();
+        idempotency::run(&self.db, self.idempotency_ttl, scope, |txn| {
+            Box::pin(async move {
+                let seller = &owner;
+                let row = NewRow {
+                    sku: new.sku.clone(),
+                    name: new.name,
+                    description: new.description,
+                    price_cents: new.price_cents,
+                    quantity: i64::from(new.quantity),
+                    category: new.category,
+                    low_stock_threshold: new.low_stock_threshold,
+                };
+                repository::products::insert(txn, seller, row, now())
+                    .await
+                    .map_err(sku_conflict(new.sku.as_deref()))
+            })
+        })
+        .await
+    }
+
+    pub async fn get(&self, seller: &SellerId, id: i64) -> Result<Product, ProductError> {
+        repository::products::find(&self.db, seller, id)
+            .await?
+            .ok_or(ProductError::NotFound(id))
+    }
+
+    pub async fn list(&self, seller: &SellerId, query: ListQuery) -> Result<Page, ProductError> {
+        let order = if query.descending {
+            Order::Desc
+        } else {
+            Order::Asc
+        };
+        let (start, page) = match &query.cursor {
+            Some(c) => {
+                let pos = cursor::decode(c, query.sort, query.descending, &query.filter)?;
+                (Start::After(pos.value, pos.id), pos.page)
+            }
+            None => {
+                let offset = u64::from(query.page.saturating_sub(1)) * u64::from(query.limit);
+                (Start::Offset(offset), query.page)
+            }
+        };
+        // One row past the page tells whether another page follows.
+        let limit = u64::from(query.limit);
+        let mut items = repository::products::page(
+            &self.db,
+            seller,
+            &query.filter,
+            query.sort,
+            order,
+            start,
+            limit + 1,
+        )
+        .await?;
+        let more = items.len() as u64 > limit;
+        items.truncate(query.limit as usize);
+        let total = repository::products::count(&self.db, seller, &query.filter).await?;
+        let next_cursor = match items.last() {
+            Some(last) if more => Some(cursor::encode(
+                query.sort,
+                query.descending,
+                &query.filter,
+                &query.sort.value_of(last),
+                last.id,
+                page.saturating_add(1),
+            )),
+            _ => None,
+        };
+        Ok(Page {
+            items,
+            page,
+            limit: query.limit,
+            total,
+            next_cursor,
+        })
+    }
+
+    pub async fn update(
+        &self,
+        seller: &SellerId,
+        id: i64,
+        precondition: Option<Precondition>,
+        patch: ProductPatch,
+    ) -> Result<Product, ProductError> {
+        if patch.is_empty() {
+            return Err(ProductError::EmptyUpdate);
+        }
+        let sku = patch.sku.clone().flatten();
+        let changes = Changes {
+            sku: patch.sku,
+            name: patch.name,
+            description: patch.description,
+            price_cents: patch.price_cents,
+            quantity: patch.quantity.map(i64::from),
+            category: patch.category,
+            low_stock_threshold: patch.low_stock_threshold,
+        };
+        let versions = Precondition::versions(precondition.as_ref());
+        let updated = repository::products::update(&self.db, seller, id, versions, changes, now())
+            .await
+            .map_err(sku_conflict(sku.as_deref()))?;
+        match updated {
+            Some(product) => Ok(product),
+            None => Err(self.why_not_written(seller, id).await),
+        }
+    }
+
+    pub async fn delete(
+        &self,
+        seller: &SellerId,
+        id: i64,
+        precondition: Option<Precondition>,
+    ) -> Result<Product, ProductError> {
+        let versions = Precondition::versions(precondition.as_ref());
+        match repository::products::soft_delete(&self.db, seller, id, versions, now()).await? {
+            Some(product) => Ok(product),
+            None => Err(self.why_not_written(seller, id).await),
+        }
+    }
+
+    pub async fn adjust_quantity(
+        &self,
+        seller: &SellerId,
+        id: i64,
+        idempotency_key: Option<&str>,
+        adjustment: Adjustment,
+    ) -> Result<Product, ProductError> {
+        let delta = adjustment.delta;
+        if delta == 0 {
+            return Err(ProductError::ZeroDelta);
+        }
+        let scope = idempotency_key
+            .map(|key| Scope::new(seller, key, "adjustQuantity", &(id, &adjustment)))
+            .transpose()?;
+        let owner = seller.clone();
+        idempotency::run(&self.db, self.idempotency_ttl, scope, |txn| {
+            Box::pin(async move {
+                let seller = &owner;
+                let adjusted =
+                    repository::products::adjust_quantity(txn, seller, id, i64::from(delta), now())
+                        .await?;
+                if let Some(product) = adjusted {
+                    return Ok(product);
+                }
+                // The guarded update matched nothing: tell absence from an out-of-range result.
+                match repository::products::find(txn, seller, id).await? {
+                    None => Err(ProductError::NotFound(id)),
+                    Some(p) if p.quantity + i64::from(delta) < 0 => {
+                        Err(ProductError::InsufficientStock {
+                            available: p.quantity,
+                            delta,
+                        })
+                    }
+                    Some(p) => Err(ProductError::QuantityOverflow {
+                        available: p.quantity,
+                        delta,
+                    }),
+                }
+            })
+        })
+        .await
+    }
+
+    /// After a guarded write matched no row: the product is gone, or its version moved on.
+    async fn why_not_written(&self, seller: &SellerId, id: i64) -> ProductError {
+        match repository::products::find(&self.db, seller, id).await {
+            Ok(Some(_)) => ProductError::PreconditionFailed,
+            Ok(None) => ProductError::NotFound(id),
+            Err(e) => ProductError::Database(e),
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! Builds the application: database, migrations, state, listener (port 0 works), background
+//! tasks; and runs it until a shutdown signal.
+
+use std::{future::Future, time::Duration};
+
+use migration::{Migrator, MigratorTrait};
+use poem::{
+    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
+    Server,
+};
+use sea_orm::DbErr;
+use tokio_util::sync::CancellationToken;
+
+use crate::{api, config::Config, repository, state::AppState};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("database: {0}")]
+    Database(#[from] DbErr),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+pub struct Application {
+    acceptor: TcpAcceptor,
+    port: u16,
+    state: AppState,
+    shutdown: CancellationToken,
+}
+
+/// Applies pending migrations; what `product-api migrate` runs.
+pub async fn migrate(config: &Config) -> Result<(), DbErr> {
+    let db = crate::state::connect(config).await?;
+    Migrator::up(&db, None).await
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let db = crate::state::connect(&config).await?;
+        if config.run_migrations {
+            Migrator::up(&db, None).await?;
+        }
+        let addr = format!("{}:{}", config.host, config.port);
+        let acceptor = TcpListener::bind(addr.clone())
+            .into_acceptor()
+            .await
+            .map_err(|source| StartupError::Bind { addr, source })?;
+        let port = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().map(|a| a.port()))
+            .unwrap_or_default();
+        Ok(Self {
+            acceptor,
+            port,
+            state: AppState::new(config, db),
+            shutdown: CancellationToken::new(),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A token that stops the server and its background tasks when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Serves until `signal` completes or the shutdown token is cancelled, then lets
+    /// in-flight requests finish within `SHUTDOWN_TIMEOUT_SECS`.
+    pub async fn run_until(self, signal: impl Future<Output = ()> + Send) -> std::io::Result<()> {
+        let token = self.shutdown.clone();
+        let pruner = tokio::spawn(prune_idempotency_keys(self.state.clone(), token.clone()));
+        let timeout = self.state.config.shutdown_timeout();
+        let app = api::app(self.state.clone());
+        let stop = async move {
+            tokio::select! {
+                () = signal => {}
+                () = token.cancelled() => {}
+            }
+            tracing::info!("shutting down");
+            token.cancel();
+        };
+        let served = Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(app, stop, Some(timeout))
+            .await;
+        self.shutdown.cancel();
+        let _ = pruner.await;
+        let _ = self.state.db.close().await;
+        served
+    }
+}
+
+/// Forgets idempotency keys past their time to live, hourly.
+async fn prune_idempotency_keys(state: AppState, shutdown: CancellationToken) {
+    let ttl = state.config.idempotency_ttl();
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let cutoff = chrono::Utc::now() - ttl;
+        match repository::idempotency::prune_before(&state.db, cutoff).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(pruned = n, "expired idempotency keys removed"),
+            Err(e) => tracing::warn!(error = %e, "pruning idempotency keys failed"),
+        }
+    }
+}
