@@ -187,6 +187,8 @@ struct Generator<'a> {
     items: Vec<TokenStream>,
     enum_names: BTreeSet<String>,
     model_names: Vec<String>,
+    /// (METHOD, path template, body schema) of every operation with a JSON body.
+    bodies: Vec<(String, String, String)>,
 }
 
 impl<'a> Generator<'a> {
@@ -196,6 +198,7 @@ impl<'a> Generator<'a> {
             items: Vec::new(),
             enum_names: BTreeSet::new(),
             model_names: Vec::new(),
+            bodies: Vec::new(),
         }
     }
 
@@ -271,6 +274,9 @@ impl<'a> Generator<'a> {
         let routes = ops.iter().map(|o| &o.route);
         let model_names = &self.model_names;
         let paths = spec.paths.paths.keys();
+        let body_methods = self.bodies.iter().map(|(m, _, _)| m);
+        let body_paths = self.bodies.iter().map(|(_, p, _)| p);
+        let body_schemas = self.bodies.iter().map(|(_, _, s)| s);
         let model_tys = model_names.iter().map(|n| type_ident(n));
         Ok(quote! {
             #tags
@@ -296,6 +302,9 @@ impl<'a> Generator<'a> {
 
             /// The spec's path templates, relative to the server URL.
             pub const PATHS: &[&str] = &[#(#paths),*];
+
+            /// (METHOD, path template, schema) of each operation that takes a JSON body.
+            pub const REQUEST_BODIES: &[(&str, &str, &str)] = &[#((#body_methods, #body_paths, #body_schemas)),*];
 
             /// The property rules of the schema poem-openapi calls `name`.
             pub fn rules_of(name: &str) -> ::std::option::Option<&'static [crate::api::validation::FieldRule]> {
@@ -674,7 +683,6 @@ impl<'a> Generator<'a> {
                 let (name, scopes) = one
                     .iter()
                     .next()
-                    .map(|(n, s)| (n, s))
                     .ok_or(())
                     .or_else(|()| err(ptr, "empty security requirement"))?;
                 if !scopes.is_empty() {
@@ -798,6 +806,11 @@ impl<'a> Generator<'a> {
                 );
             };
             let ty = type_ident(name);
+            self.bodies.push((
+                method.to_ascii_uppercase(),
+                path.to_string(),
+                name.to_string(),
+            ));
             route_args.push(quote!(body: ::poem_openapi::payload::Json<#ty>));
             trait_args.push(quote!(body: #ty));
             call_args.push(quote!(body.0));
@@ -1177,9 +1190,29 @@ fn integer_type(i: &IntegerType, ptr: &str) -> Result<Typed> {
 }
 
 fn number_type(n: &NumberType, ptr: &str) -> Result<Typed> {
-    let ty = match &n.format {
-        VariantOrUnknownOrEmpty::Item(NumberFormat::Double) => quote!(f64),
-        VariantOrUnknownOrEmpty::Item(NumberFormat::Float) => quote!(f32),
+    let ty = match (&n.format, n.multiple_of) {
+        // poem-openapi's multipleOf uses a float remainder (it rejects 29.99 for 0.01), so
+        // decimal steps map to the runtime's `Decimal<SCALE>`, which renders the same keyword.
+        (VariantOrUnknownOrEmpty::Item(NumberFormat::Double), Some(step)) => {
+            let Some(scale) =
+                (0..=9u32).find(|k| (step - 1.0 / 10f64.powi(*k as i32)).abs() < 1e-12)
+            else {
+                return err(
+                    &format!("{ptr}/multipleOf"),
+                    "multipleOf on numbers must be a power of ten (1, 0.1, 0.01, …)",
+                );
+            };
+            let scale = Literal::u32_unsuffixed(scale);
+            quote!(crate::api::decimal::Decimal<#scale>)
+        }
+        (VariantOrUnknownOrEmpty::Item(NumberFormat::Double), None) => quote!(f64),
+        (VariantOrUnknownOrEmpty::Item(NumberFormat::Float), None) => quote!(f32),
+        (VariantOrUnknownOrEmpty::Item(NumberFormat::Float), Some(_)) => {
+            return err(
+                &format!("{ptr}/multipleOf"),
+                "multipleOf needs `format: double`",
+            );
+        }
         _ => {
             return err(
                 &format!("{ptr}/format"),
@@ -1191,13 +1224,6 @@ fn number_type(n: &NumberType, ptr: &str) -> Result<Typed> {
         return err(&format!("{ptr}/enum"), "number enums are not supported");
     }
     let mut validators = Vec::new();
-    if let Some(m) = n.multiple_of {
-        // poem-openapi's own multipleOf uses float remainder, which rejects 29.99 for 0.01;
-        // the runtime's decimal-aware check renders the same keyword.
-        let m = f64_lit(m);
-        let expr = format!("crate::api::validation::MultipleOf::new({m})");
-        validators.push(quote!(custom = #expr));
-    }
     if let Some(v) = n.minimum {
         let v = bound_lit(v);
         let ex = n.exclusive_minimum;

@@ -7,8 +7,7 @@ use std::{path::PathBuf, time::Duration};
 
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Json,
     Pretty,
@@ -46,7 +45,8 @@ pub struct Config {
     #[serde(default = "defaults::shutdown_timeout_secs")]
     pub shutdown_timeout_secs: u64,
     /// `LOG_FORMAT`: `json` or `pretty`. Default: pretty on a terminal, json otherwise.
-    pub log_format: Option<LogFormat>,
+    #[serde(rename = "log_format")]
+    log_format_raw: Option<String>,
 }
 
 mod defaults {
@@ -85,11 +85,11 @@ pub struct ConfigError(String);
 impl Config {
     /// Reads the environment and validates it.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_iter(std::env::vars())
+        Self::from_vars(std::env::vars())
     }
 
     /// Reads variables from `vars` (the environment, or a test's list) and validates them.
-    pub fn from_iter(
+    pub fn from_vars(
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
         // Empty values mean unset, as in most .env tooling.
@@ -103,6 +103,11 @@ impl Config {
         let bad = |var: &str, accepts: &str, got: &dyn std::fmt::Display| {
             Err(ConfigError(format!("{var} accepts {accepts}, got {got}")))
         };
+        if let Some(raw) = &self.log_format_raw {
+            if self.log_format().is_none() {
+                return bad("LOG_FORMAT", "json or pretty", raw);
+            }
+        }
         if let Some(url) = &self.database_url {
             let known = ["postgres://", "postgresql://", "sqlite:"];
             if !known.iter().any(|p| url.starts_with(p)) {
@@ -155,6 +160,15 @@ impl Config {
         }
     }
 
+    /// `LOG_FORMAT`, if set.
+    pub fn log_format(&self) -> Option<LogFormat> {
+        match self.log_format_raw.as_deref() {
+            Some("json") => Some(LogFormat::Json),
+            Some("pretty") => Some(LogFormat::Pretty),
+            _ => None,
+        }
+    }
+
     pub fn is_sqlite(&self) -> bool {
         self.database_url().starts_with("sqlite:")
     }
@@ -180,7 +194,7 @@ mod tests {
 
     #[test]
     fn defaults_give_the_embedded_server() {
-        let c = Config::from_iter(vars(&[])).expect("defaults are valid");
+        let c = Config::from_vars(vars(&[])).expect("defaults are valid");
         assert_eq!(c.port, 3001);
         assert!(c.is_sqlite());
         assert_eq!(c.database_url(), "sqlite://data/product-api.db?mode=rwc");
@@ -199,7 +213,7 @@ mod tests {
             ("LOG_FORMAT", "xml", "LOG_FORMAT"),
         ];
         for (var, value, named) in cases {
-            let err = Config::from_iter(vars(&[(var, value)])).expect_err(var);
+            let err = Config::from_vars(vars(&[(var, value)])).expect_err(var);
             assert!(err.0.contains(named), "{var}={value}: {err}");
         }
     }

@@ -1,4 +1,4 @@
-//! Small value types shared by every layer.
+//! Value types shared by every layer.
 
 use std::fmt;
 
@@ -40,19 +40,6 @@ impl fmt::Display for SellerId {
     }
 }
 
-/// Prices travel as JSON numbers with at most two decimals and are stored as integer cents.
-pub mod money {
-    /// Cents for a price already validated as a positive multiple of 0.01 within range.
-    pub fn to_cents(price: f64) -> i64 {
-        (price * 100.0).round() as i64
-    }
-
-    /// The JSON number for `cents`; `f64` prints the shortest exact decimal, e.g. `29.99`.
-    pub fn from_cents(cents: i64) -> f64 {
-        cents as f64 / 100.0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,17 +62,5 @@ mod tests {
         assert!(SellerId::parse(&at_limit).is_ok());
         let over = format!("seller-{}", "a".repeat(44));
         assert_eq!(SellerId::parse(&over), Err(SellerIdError::TooLong));
-    }
-
-    #[test]
-    fn money_round_trips_two_decimals() {
-        for cents in [1_i64, 99, 2999, 10_000, 99_999_999_999] {
-            assert_eq!(
-                money::to_cents(money::from_cents(cents)),
-                cents,
-                "cents {cents}"
-            );
-        }
-        assert_eq!(money::from_cents(2999).to_string(), "29.99");
     }
 }

@@ -4,7 +4,7 @@
 pub mod api;
 /// Environment configuration.
 pub mod config;
-/// Value types shared by every layer (seller ids, money).
+/// Value types shared by every layer (seller ids).
 pub mod domain;
 /// SeaORM entities.
 pub mod entity;

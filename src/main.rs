@@ -27,7 +27,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(config.log_format);
+    telemetry::init(config.log_format());
     match command.as_deref() {
         None | Some("serve") => serve(config).await,
         Some("migrate") => match startup::migrate(&config).await {

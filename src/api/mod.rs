@@ -1,6 +1,7 @@
 //! The HTTP layer: the surface generated from `api/openapi.yaml`, the hand-written handlers
 //! that implement it, and the middleware that turns every error into problem+json.
 
+pub mod decimal;
 pub mod error;
 pub mod etag;
 pub mod problem_layer;

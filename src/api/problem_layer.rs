@@ -2,8 +2,10 @@
 //! poem-openapi produce before a handler runs: unknown route, wrong method, bad parameter,
 //! malformed or invalid JSON, wrong content type, missing credentials, oversized body.
 //!
-//! It also bounds JSON bodies: they are read here up to the limit (413 beyond it) and a copy
-//! is kept, so a body the parser rejects can be explained field by field.
+//! It also owns JSON bodies: they are read here up to the limit (413 beyond it) and checked
+//! against the spec's rules for the operation (`generated::REQUEST_BODIES`) before poem-openapi
+//! parses them. That check is strict where poem-openapi is lenient (it turns `5` into `"5"` for
+//! a string) and names the field, the constraint and the rejected value.
 
 use poem::{
     error::{MethodNotAllowedError, NotFoundError},
@@ -15,9 +17,12 @@ use poem_openapi::error::{
 };
 use serde_json::{json, Value};
 
-use crate::api::{
-    error::{codes, Problem, PROBLEM_JSON},
-    generated, validation,
+use crate::{
+    api::{
+        error::{codes, Problem, PROBLEM_JSON},
+        generated, validation,
+    },
+    domain::SellerId,
 };
 
 pub struct ProblemLayer {
@@ -52,6 +57,16 @@ struct Seen {
     path: String,
     query: Option<String>,
     body: Option<bytes::Bytes>,
+    /// Whether `X-Seller-Id` was sent at all (poem-openapi reports an unreadable one as missing).
+    has_seller_header: bool,
+}
+
+/// The seller header, when it is present and well-formed.
+fn valid_seller(req: &Request) -> bool {
+    req.headers()
+        .get("x-seller-id")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| SellerId::parse(v).is_ok())
 }
 
 fn is_json(req: &Request) -> bool {
@@ -114,10 +129,17 @@ impl<E: Endpoint> Endpoint for ProblemEndpoint<E> {
             path: req.uri().path().to_string(),
             query: req.uri().query().map(str::to_string),
             body: None,
+            has_seller_header: req.headers().contains_key("x-seller-id"),
         };
         match self.buffer(&mut req).await {
             Ok(body) => seen.body = body,
             Err(problem) => return Ok(render(problem, &seen.path)),
+        }
+        // Identity comes first: an unauthenticated request gets its 401 from the routing.
+        if valid_seller(&req) {
+            if let Some(problem) = seen.body.as_deref().and_then(|b| precheck(&seen, b)) {
+                return Ok(render(problem, &seen.path));
+            }
         }
         match self.inner.call(req).await {
             Ok(resp) => Ok(with_instance(resp.into_response(), &seen.path).await),
@@ -179,11 +201,18 @@ fn to_problem(err: poem::Error, seen: &Seen) -> Problem {
         );
     }
     if err.is::<AuthorizationError>() {
-        return Problem::new(
-            StatusCode::UNAUTHORIZED,
-            codes::MISSING_SELLER_ID,
-            "X-Seller-Id header required",
-        );
+        return match seen.has_seller_header {
+            true => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                codes::INVALID_SELLER_ID,
+                "Invalid seller identifier: not visible ASCII",
+            ),
+            false => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                codes::MISSING_SELLER_ID,
+                "X-Seller-Id header required",
+            ),
+        };
     }
     if let Some(e) = err.downcast_ref::<ContentTypeError>() {
         return Problem::new(
@@ -241,12 +270,11 @@ fn query_value(query: Option<&str>, name: &str) -> Value {
         .map_or(Value::Null, |(_, v)| Value::String(v))
 }
 
-/// poem-openapi names path variables `param0`, `param1`, … in its errors; this finds the
-/// spec template `path` matches and returns the variable's real name and raw value.
-fn path_variable<'a>(path: &'a str, internal: &'a str) -> (&'a str, Value) {
-    let index: Option<usize> = internal.strip_prefix("param").and_then(|n| n.parse().ok());
-    let segments: Vec<&str> = path.trim_start_matches("/api").split('/').collect();
-    let found = generated::PATHS.iter().find_map(|template| {
+/// The spec template `path` matches (under the `/api` server URL) and the raw values of its
+/// variables in order.
+fn route_of(path: &str) -> Option<(&'static str, Vec<(&'static str, &str)>)> {
+    let segments: Vec<&str> = path.strip_prefix("/api")?.split('/').collect();
+    generated::PATHS.iter().find_map(|template| {
         let parts: Vec<&str> = template.split('/').collect();
         if parts.len() != segments.len() {
             return None;
@@ -259,12 +287,55 @@ fn path_variable<'a>(path: &'a str, internal: &'a str) -> (&'a str, Value) {
                 None => {}
             }
         }
-        vars.get(index?).copied()
-    });
+        Some((*template, vars))
+    })
+}
+
+/// poem-openapi names path variables `param0`, `param1`, … in its errors; this returns the
+/// variable's real name and raw value.
+fn path_variable<'a>(path: &'a str, internal: &'a str) -> (&'a str, Value) {
+    let index: Option<usize> = internal.strip_prefix("param").and_then(|n| n.parse().ok());
+    let found = route_of(path)
+        .zip(index)
+        .and_then(|((_, vars), i)| vars.get(i).copied());
     match found {
         Some((name, raw)) => (name, Value::String(raw.to_string())),
         None => (internal, Value::Null),
     }
+}
+
+/// Checks a JSON body against the rules of the operation it is sent to.
+fn precheck(seen: &Seen, body: &[u8]) -> Option<Problem> {
+    let (template, _) = route_of(&seen.path)?;
+    let schema = generated::REQUEST_BODIES
+        .iter()
+        .find(|(m, p, _)| *m == seen.method.as_str() && *p == template)
+        .map(|(_, _, schema)| *schema)?;
+    body_problem(body, generated::rules_of(schema))
+}
+
+fn malformed(e: &serde_json::Error) -> Problem {
+    Problem::new(
+        StatusCode::BAD_REQUEST,
+        codes::MALFORMED_JSON,
+        format!("The request body is not valid JSON: {e}"),
+    )
+    .with_details(json!({ "line": e.line(), "column": e.column() }))
+}
+
+/// The problem with `body` under `rules`, if any: not JSON, or the first rule it breaks.
+fn body_problem(body: &[u8], rules: Option<&[validation::FieldRule]>) -> Option<Problem> {
+    let value = match serde_json::from_slice::<Value>(body) {
+        Ok(value) => value,
+        Err(e) => return Some(malformed(&e)),
+    };
+    let v = validation::explain(rules?, &value)?;
+    Some(Problem::validation(
+        v.field.unwrap_or_default(),
+        &v.constraint,
+        v.value,
+        format!("Invalid request body: {}", v.message),
+    ))
 }
 
 /// The schema poem-openapi was parsing: the outermost `occurred while parsing "X"`, else the
@@ -278,31 +349,15 @@ fn schema_named_in(reason: &str) -> Option<&str> {
     quoted_after("occurred while parsing \"").or_else(|| quoted_after("failed to parse \""))
 }
 
+/// poem-openapi rejected a body the precheck let through (or one it could not see).
 fn payload_problem(reason: &str, body: Option<&[u8]>) -> Problem {
-    let parsed = body.map(serde_json::from_slice::<Value>);
-    if let Some(Err(e)) = &parsed {
-        return Problem::new(
-            StatusCode::BAD_REQUEST,
-            codes::MALFORMED_JSON,
-            format!("The request body is not valid JSON: {e}"),
-        )
-        .with_details(json!({ "line": e.line(), "column": e.column() }));
-    }
-    let explained = parsed
-        .and_then(Result::ok)
-        .zip(schema_named_in(reason).and_then(generated::rules_of))
-        .and_then(|(body, rules)| validation::explain(rules, &body));
-    match explained {
-        Some(v) => Problem::validation(
-            v.field.unwrap_or_default(),
-            &v.constraint,
-            v.value,
-            format!("Invalid request body: {}", v.message),
-        ),
-        None => Problem::new(
-            StatusCode::BAD_REQUEST,
-            codes::VALIDATION_ERROR,
-            format!("Invalid request body: {reason}"),
-        ),
-    }
+    let rules = schema_named_in(reason).and_then(generated::rules_of);
+    body.and_then(|b| body_problem(b, rules))
+        .unwrap_or_else(|| {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                codes::VALIDATION_ERROR,
+                format!("Invalid request body: {reason}"),
+            )
+        })
 }

@@ -4,6 +4,7 @@ use poem_openapi::{payload::Json, types::MaybeUndefined};
 
 use crate::{
     api::{
+        decimal::Decimal,
         error::Problem,
         etag,
         generated::{
@@ -15,7 +16,6 @@ use crate::{
         security::Principal,
         Api,
     },
-    domain::money,
     entity::product::Model,
     repository::products::{Filter, SortKey},
     service::products::{Adjustment, ListQuery, NewProduct, ProductPatch},
@@ -41,7 +41,7 @@ fn to_api(p: Model) -> Product {
         sku: nullable(p.sku),
         name: p.name,
         description: nullable(p.description),
-        price: money::from_cents(p.price_cents),
+        price: Decimal::from_units(p.price_cents),
         // Writes keep quantities within int32.
         quantity: i32::try_from(p.quantity).unwrap_or(i32::MAX),
         category: p.category,
@@ -72,7 +72,7 @@ impl ProductsHandlers for Api {
         let new = NewProduct {
             name: body.name,
             description: body.description.take(),
-            price_cents: money::to_cents(body.price),
+            price_cents: body.price.units(),
             quantity: body.quantity,
             category: body.category,
             sku: body.sku.take(),
@@ -92,7 +92,6 @@ impl ProductsHandlers for Api {
         ))
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn list_products(
         &self,
         seller: Principal,
@@ -161,7 +160,7 @@ impl ProductsHandlers for Api {
         let changes = ProductPatch {
             name: body.name,
             description: patch(body.description),
-            price_cents: body.price.map(money::to_cents),
+            price_cents: body.price.map(Decimal::units),
             quantity: body.quantity,
             category: body.category,
             sku: patch(body.sku),

@@ -5,46 +5,9 @@
 //! also emits each model's rules as data (`FieldRule`), and [`explain`] re-reads a rejected
 //! body against them to say exactly which field broke which rule with which value.
 
-use std::fmt;
-
-use poem_openapi::{
-    registry::MetaSchema,
-    validation::{Validator, ValidatorMeta},
-};
 use serde_json::Value;
 
-/// `multipleOf` for decimals: poem-openapi's float remainder rejects `29.99` for `0.01`,
-/// so this compares against the nearest multiple with a tolerance far below one cent.
-pub struct MultipleOf(f64);
-
-impl MultipleOf {
-    pub fn new(n: f64) -> Self {
-        Self(n)
-    }
-
-    fn holds(&self, value: f64) -> bool {
-        let ratio = value / self.0;
-        (ratio - ratio.round()).abs() < 1e-6
-    }
-}
-
-impl fmt::Display for MultipleOf {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "multipleOf({})", self.0)
-    }
-}
-
-impl Validator<f64> for MultipleOf {
-    fn check(&self, value: &f64) -> bool {
-        self.holds(*value)
-    }
-}
-
-impl ValidatorMeta for MultipleOf {
-    fn update_meta(&self, meta: &mut MetaSchema) {
-        meta.multiple_of = Some(self.0);
-    }
-}
+use crate::api::decimal::is_multiple_of;
 
 /// A property's rules, generated from the spec.
 #[derive(Debug)]
@@ -194,7 +157,7 @@ fn check_value(rule: &FieldRule, v: &Value) -> Option<Violation> {
                 return Some(b);
             }
             match multiple_of {
-                Some(m) if !MultipleOf(*m).holds(n) => {
+                Some(m) if !is_multiple_of(n, *m) => {
                     let what = format!("must be a multiple of {m}");
                     Some(violation(rule, format!("multipleOf({m})"), v, what))
                 }
@@ -239,17 +202,6 @@ mod tests {
 
     use super::*;
     use crate::api::generated::ProductCreateRequest;
-
-    #[test]
-    fn decimal_multiple_of_accepts_cents_only() {
-        let m = MultipleOf::new(0.01);
-        for ok in [0.01, 29.99, 0.3, 1234567.89, 999999999.99] {
-            assert!(m.holds(ok), "{ok}");
-        }
-        for bad in [0.001, 29.999, 0.015] {
-            assert!(!m.holds(bad), "{bad}");
-        }
-    }
 
     #[test]
     fn explains_the_first_broken_rule() {

@@ -1,0 +1,14 @@
+//! The one integration test binary: every test spawns the real server on port 0 and talks
+//! HTTP to it. Database-backed tests run twice, on SQLite and on PostgreSQL.
+
+mod helpers;
+
+mod adjustments;
+mod conditional;
+mod errors;
+mod idempotency;
+mod pagination;
+mod products;
+mod spec;
+mod tenancy;
+mod validation;
