@@ -429,11 +429,35 @@ impl<'a> Generator<'a> {
             fields.push(f);
             rules.push(r);
         }
+        // An example is parsed by the model itself when the spec is rendered, so an example
+        // that breaks the schema fails the spec test instead of being published.
+        let (example_attr, example_impl) = match &schema.schema_data.example {
+            Some(example) => {
+                let json = example.to_string();
+                let message = format!("the spec's example of {name} matches its schema");
+                (
+                    quote!(, example),
+                    quote! {
+                        impl ::poem_openapi::types::Example for #ty {
+                            fn example() -> Self {
+                                let value = ::serde_json::from_str(#json).ok();
+                                <Self as ::poem_openapi::types::ParseFromJSON>::parse_from_json(value)
+                                    .map_err(|e| e.into_message())
+                                    .expect(#message)
+                            }
+                        }
+                    },
+                )
+            }
+            None => (quote!(), quote!()),
+        };
         self.items.push(quote! {
             #doc
             #[derive(::std::fmt::Debug, ::std::clone::Clone, ::std::cmp::PartialEq, ::poem_openapi::Object)]
-            #[oai(rename = #name)]
+            #[oai(rename = #name #example_attr)]
             pub struct #ty { #(#fields),* }
+
+            #example_impl
 
             impl #ty {
                 /// The spec's rules for each property, as data.
@@ -463,6 +487,9 @@ impl<'a> Generator<'a> {
                         &format!("{ptr}/default"),
                         "defaults on properties are not supported; apply them in the service",
                     );
+                }
+                if d.example.is_some() {
+                    return err(&format!("{ptr}/example"), "examples on properties are not rendered; put the property in the component schema's `example`");
                 }
                 (d.nullable, d.description.clone(), d.read_only, d.write_only)
             }
@@ -793,6 +820,9 @@ impl<'a> Generator<'a> {
                     "only application/json request bodies are supported",
                 );
             }
+            if content.example.is_some() || !content.examples.is_empty() {
+                return err(&format!("{bptr}/content/{}", seg(media)), "examples on media types are not rendered; put an `example` on the component schema");
+            }
             let sptr = format!("{bptr}/content/{}/schema", seg(media));
             let schema = content
                 .schema
@@ -896,8 +926,16 @@ impl<'a> Generator<'a> {
             deprecated,
             format,
             explode,
+            example,
+            examples,
             ..
         } = data;
+        if example.is_some() || !examples.is_empty() {
+            return err(
+                &format!("{ptr}/example"),
+                "parameter examples are not rendered; describe the value in `description`",
+            );
+        }
         if explode.is_some() {
             return err(&format!("{ptr}/explode"), "explode is not supported");
         }
@@ -991,6 +1029,9 @@ impl<'a> Generator<'a> {
                         .ok_or(())
                         .or_else(|()| err(&rptr, "no content"))?;
                     let cptr = format!("{rptr}/content/{}", seg(media));
+                    if content.example.is_some() || !content.examples.is_empty() {
+                        return err(&cptr, "examples on media types are not rendered; put an `example` on the component schema");
+                    }
                     let schema = content
                         .schema
                         .as_ref()

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod adjustments;
+mod cli;
 mod conditional;
 mod errors;
 mod idempotency;

@@ -61,7 +61,7 @@ fn schema(s: &Value) -> Value {
         return schema(&Value::Object(merged));
     }
     let mut out = Map::new();
-    for key in ["type", "format", "pattern", "enum", "default"] {
+    for key in ["type", "format", "pattern", "enum", "default", "example"] {
         if let Some(v) = s.get(key) {
             out.insert(key.into(), v.clone());
         }
