@@ -189,6 +189,8 @@ struct Generator<'a> {
     model_names: Vec<String>,
     /// (METHOD, path template, body schema) of every operation with a JSON body.
     bodies: Vec<(String, String, String)>,
+    /// (METHOD, path template) of every operation marked `x-rate-limit-class: bulk`.
+    bulk: Vec<(String, String)>,
 }
 
 impl<'a> Generator<'a> {
@@ -199,6 +201,7 @@ impl<'a> Generator<'a> {
             enum_names: BTreeSet::new(),
             model_names: Vec::new(),
             bodies: Vec::new(),
+            bulk: Vec::new(),
         }
     }
 
@@ -274,6 +277,8 @@ impl<'a> Generator<'a> {
         let routes = ops.iter().map(|o| &o.route);
         let model_names = &self.model_names;
         let paths = spec.paths.paths.keys();
+        let bulk_methods = self.bulk.iter().map(|(m, _)| m);
+        let bulk_paths = self.bulk.iter().map(|(_, p)| p);
         let body_methods = self.bodies.iter().map(|(m, _, _)| m);
         let body_paths = self.bodies.iter().map(|(_, p, _)| p);
         let body_schemas = self.bodies.iter().map(|(_, _, s)| s);
@@ -305,6 +310,9 @@ impl<'a> Generator<'a> {
 
             /// (METHOD, path template, schema) of each operation that takes a JSON body.
             pub const REQUEST_BODIES: &[(&str, &str, &str)] = &[#((#body_methods, #body_paths, #body_schemas)),*];
+
+            /// (METHOD, path template) of the operations limited by the bulk policy.
+            pub const BULK_OPERATIONS: &[(&str, &str)] = &[#((#bulk_methods, #bulk_paths)),*];
 
             /// The property rules of the schema poem-openapi calls `name`.
             pub fn rules_of(name: &str) -> ::std::option::Option<&'static [crate::api::validation::FieldRule]> {
@@ -741,6 +749,18 @@ impl<'a> Generator<'a> {
         };
         let fn_name = ident(op_id);
         let camel = op_id.to_upper_camel_case();
+        match op.extensions.get("x-rate-limit-class").map(|v| v.as_str()) {
+            None | Some(Some("standard")) => {}
+            Some(Some("bulk")) => self
+                .bulk
+                .push((method.to_ascii_uppercase(), path.to_string())),
+            Some(_) => {
+                return err(
+                    &format!("{ptr}/x-rate-limit-class"),
+                    "x-rate-limit-class accepts `standard` or `bulk`",
+                )
+            }
+        }
         // poem-openapi spells path variables `:id`; it renders them back as `{id}`.
         let poem_path = path
             .split('/')
@@ -1071,15 +1091,25 @@ impl<'a> Generator<'a> {
                     format!("error responses must carry the `{PROBLEM}` schema"),
                 );
             }
+            let mut attrs = vec![quote!(status = #code)];
             for (hname, header) in &resp.headers {
                 let hptr = format!("{rptr}/headers/{}", seg(hname));
                 let (header, hptr) = self.resolve_header(header, &hptr)?;
-                if code >= 400 {
-                    return err(&hptr, "headers on error responses are not supported yet");
+                match header.extensions.get("x-set-by").and_then(|v| v.as_str()) {
+                    // Set by a middleware: declared on the response, not passed by handlers.
+                    Some("middleware") => attrs.push(self.declared_header(hname, header, &hptr)?),
+                    Some(_) => {
+                        return err(
+                            &format!("{hptr}/x-set-by"),
+                            "x-set-by accepts only `middleware`",
+                        )
+                    }
+                    None if code >= 400 => {
+                        return err(&hptr, "error responses carry only headers with `x-set-by: middleware`: handlers return a Problem");
+                    }
+                    None => fields.push(self.response_header(hname, header, &hptr)?),
                 }
-                fields.push(self.response_header(hname, header, &hptr)?);
             }
-            let mut attrs = vec![quote!(status = #code)];
             if let Some(ct) = content_type {
                 attrs.push(quote!(content_type = #ct));
             }
@@ -1172,6 +1202,20 @@ impl<'a> Generator<'a> {
                 }
             }
         }
+    }
+
+    /// A header the response declares but a middleware sets: poem-openapi's `header(...)`.
+    fn declared_header(&mut self, name: &str, header: &Header, ptr: &str) -> Result<TokenStream> {
+        let ParameterSchemaOrContent::Schema(schema) = &header.format else {
+            return err(ptr, "headers need a `schema`");
+        };
+        let base = self.schema_type(schema, name, &format!("{ptr}/schema"))?.ty;
+        let ty = match header.required {
+            true => base.to_string(),
+            false => format!("::std::option::Option<{base}>"),
+        };
+        let description = header.description.as_deref().unwrap_or_default().trim();
+        Ok(quote!(header(name = #name, ty = #ty, description = #description)))
     }
 
     fn response_header(&mut self, name: &str, header: &Header, ptr: &str) -> Result<TokenStream> {

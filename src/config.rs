@@ -44,6 +44,26 @@ pub struct Config {
     /// `SHUTDOWN_TIMEOUT_SECS`: how long in-flight requests may take after SIGTERM. Default 25.
     #[serde(default = "defaults::shutdown_timeout_secs")]
     pub shutdown_timeout_secs: u64,
+    /// `REDIS_URL`: `redis://…`; shares rate limits across instances. Unset: in-process.
+    pub redis_url: Option<String>,
+    /// `RATE_LIMIT_ENABLED`: apply per-seller rate limits. Default true.
+    #[serde(default = "defaults::yes")]
+    pub rate_limit_enabled: bool,
+    /// `RATE_LIMIT_STANDARD`: requests per second per seller for every `/api` operation.
+    /// Default 100.
+    #[serde(default = "defaults::rate_limit_standard")]
+    pub rate_limit_standard: u32,
+    /// `RATE_LIMIT_BULK`: requests per minute per seller for bulk operations. Default 5.
+    #[serde(default = "defaults::rate_limit_bulk")]
+    pub rate_limit_bulk: u32,
+    /// `RATE_LIMIT_ANONYMOUS`: requests per second per client address without a valid seller
+    /// id (they are rejected with 401 after counting). Default 20.
+    #[serde(default = "defaults::rate_limit_anonymous")]
+    pub rate_limit_anonymous: u32,
+    /// `RATE_LIMIT_FAILURE_MODE`: `open` (admit) or `closed` (reject) while Redis is
+    /// unreachable. Default open.
+    #[serde(rename = "rate_limit_failure_mode")]
+    rate_limit_failure_mode_raw: Option<String>,
     /// `LOG_FORMAT`: `json` or `pretty`. Default: pretty on a terminal, json otherwise.
     #[serde(rename = "log_format")]
     log_format_raw: Option<String>,
@@ -76,6 +96,15 @@ mod defaults {
     pub fn shutdown_timeout_secs() -> u64 {
         25
     }
+    pub fn rate_limit_standard() -> u32 {
+        100
+    }
+    pub fn rate_limit_bulk() -> u32 {
+        5
+    }
+    pub fn rate_limit_anonymous() -> u32 {
+        20
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -103,6 +132,29 @@ impl Config {
         let bad = |var: &str, accepts: &str, got: &dyn std::fmt::Display| {
             Err(ConfigError(format!("{var} accepts {accepts}, got {got}")))
         };
+        if let Some(url) = &self.redis_url {
+            if !url.starts_with("redis://") && !url.starts_with("rediss://") {
+                return bad(
+                    "REDIS_URL",
+                    "a redis:// or rediss:// URL",
+                    &"another scheme",
+                );
+            }
+        }
+        for (var, value) in [
+            ("RATE_LIMIT_STANDARD", self.rate_limit_standard),
+            ("RATE_LIMIT_BULK", self.rate_limit_bulk),
+            ("RATE_LIMIT_ANONYMOUS", self.rate_limit_anonymous),
+        ] {
+            if !(1..=1_000_000).contains(&value) {
+                return bad(var, "1..=1000000", &value);
+            }
+        }
+        if let Some(raw) = &self.rate_limit_failure_mode_raw {
+            if !matches!(raw.as_str(), "open" | "closed") {
+                return bad("RATE_LIMIT_FAILURE_MODE", "open or closed", raw);
+            }
+        }
         if let Some(raw) = &self.log_format_raw {
             if self.log_format().is_none() {
                 return bad("LOG_FORMAT", "json or pretty", raw);
@@ -160,6 +212,11 @@ impl Config {
         }
     }
 
+    /// Whether requests are admitted while the rate limiter's store is unreachable.
+    pub fn rate_limit_fails_open(&self) -> bool {
+        self.rate_limit_failure_mode_raw.as_deref() != Some("closed")
+    }
+
     /// `LOG_FORMAT`, if set.
     pub fn log_format(&self) -> Option<LogFormat> {
         match self.log_format_raw.as_deref() {
@@ -211,6 +268,9 @@ mod tests {
             ("IDEMPOTENCY_TTL_HOURS", "1", "IDEMPOTENCY_TTL_HOURS"),
             ("RUN_MIGRATIONS", "maybe", "RUN_MIGRATIONS"),
             ("LOG_FORMAT", "xml", "LOG_FORMAT"),
+            ("REDIS_URL", "http://x", "REDIS_URL"),
+            ("RATE_LIMIT_STANDARD", "0", "RATE_LIMIT_STANDARD"),
+            ("RATE_LIMIT_FAILURE_MODE", "ajar", "RATE_LIMIT_FAILURE_MODE"),
         ];
         for (var, value, named) in cases {
             let err = Config::from_vars(vars(&[(var, value)])).expect_err(var);

@@ -8,6 +8,8 @@ pub mod config;
 pub mod domain;
 /// SeaORM entities.
 pub mod entity;
+/// Adapters to external systems behind small traits, each with an in-process twin.
+pub mod infra;
 /// SeaORM queries, always scoped to one seller.
 pub mod repository;
 /// Business rules and transactions.

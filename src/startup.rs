@@ -17,6 +17,8 @@ use crate::{api, config::Config, repository, state::AppState};
 pub enum StartupError {
     #[error("database: {0}")]
     Database(#[from] DbErr),
+    #[error(transparent)]
+    Wiring(#[from] crate::state::WiringError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -56,7 +58,7 @@ impl Application {
         Ok(Self {
             acceptor,
             port,
-            state: AppState::new(config, db),
+            state: AppState::new(config, db)?,
             shutdown: CancellationToken::new(),
         })
     }

@@ -1,16 +1,67 @@
 //! The one place concrete adapters are chosen and wired: which database, which services.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
-use crate::{config::Config, service::products::ProductService};
+use crate::{
+    api::rate_limit_layer::RateLimits,
+    config::Config,
+    infra::rate_limit::{
+        AnyLimiter, FailSafe, FailureMode, LimiterError, MemoryRateLimiter, Policy, PolicyClass,
+        RedisRateLimiter, RedisRateLimiterConfig,
+    },
+    service::products::ProductService,
+};
 
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
     pub db: DatabaseConnection,
     pub products: ProductService,
+    /// `None` when rate limiting is switched off.
+    pub rate_limits: Option<RateLimits>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WiringError {
+    #[error("REDIS_URL: {0}")]
+    Redis(String),
+    #[error("rate limit policy: {0}")]
+    Policy(#[from] LimiterError),
+}
+
+/// The rate limiter: Redis when `REDIS_URL` is set (limits shared by every instance),
+/// otherwise in-process; either way behind the configured failure mode.
+fn rate_limits(config: &Config) -> Result<Option<RateLimits>, WiringError> {
+    if !config.rate_limit_enabled {
+        return Ok(None);
+    }
+    let mode = match config.rate_limit_fails_open() {
+        true => FailureMode::Open,
+        false => FailureMode::Closed,
+    };
+    let limiter = match &config.redis_url {
+        Some(url) => {
+            let pool = deadpool_redis::Config::from_url(url)
+                .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+                .map_err(|e| WiringError::Redis(e.to_string()))?;
+            let redis = RedisRateLimiter::new(pool, RedisRateLimiterConfig::default());
+            AnyLimiter::Redis(FailSafe::new(redis, mode))
+        }
+        None => AnyLimiter::Memory(FailSafe::new(MemoryRateLimiter::new(), mode)),
+    };
+    let second = Duration::from_secs(1);
+    Ok(Some(RateLimits {
+        limiter: Arc::new(limiter),
+        standard: Policy::new(PolicyClass::Standard, config.rate_limit_standard, second)?,
+        bulk: Policy::new(
+            PolicyClass::Bulk,
+            config.rate_limit_bulk,
+            Duration::from_secs(60),
+        )?,
+        anonymous: Policy::new(PolicyClass::Anonymous, config.rate_limit_anonymous, second)?,
+    }))
 }
 
 /// Opens the configured database: a PostgreSQL pool, or the embedded SQLite file (created
@@ -36,12 +87,14 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
 }
 
 impl AppState {
-    pub fn new(config: Config, db: DatabaseConnection) -> Self {
+    pub fn new(config: Config, db: DatabaseConnection) -> Result<Self, WiringError> {
         let products = ProductService::new(db.clone(), config.idempotency_ttl());
-        Self {
+        let rate_limits = rate_limits(&config)?;
+        Ok(Self {
             config: Arc::new(config),
             db,
             products,
-        }
+            rate_limits,
+        })
     }
 }

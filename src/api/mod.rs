@@ -6,6 +6,7 @@ pub mod error;
 pub mod etag;
 pub mod problem_layer;
 pub mod products;
+pub mod rate_limit_layer;
 pub mod security;
 pub mod validation;
 
@@ -18,6 +19,7 @@ pub mod generated {
 use poem::{middleware::CatchPanic, Endpoint, EndpointExt, IntoResponse, Route};
 
 use crate::state::AppState;
+use rate_limit_layer::RateLimitLayer;
 
 /// Implements every generated handler trait; each method delegates to one service call.
 #[derive(Clone)]
@@ -28,6 +30,7 @@ pub struct Api {
 /// The whole HTTP application: `/api` operations, the served contract and Swagger UI.
 pub fn app(state: AppState) -> impl Endpoint {
     let json_limit = state.config.json_body_limit_bytes;
+    let limits = RateLimitLayer::new(state.rate_limits.clone());
     let service = generated::service(Api { state });
     let spec = service.spec_endpoint();
     let docs = service.swagger_ui();
@@ -36,8 +39,30 @@ pub fn app(state: AppState) -> impl Endpoint {
         .nest("/api", service)
         .nest("/docs", docs)
         .with(problem_layer::ProblemLayer::new(json_limit))
+        .with(limits)
         // A panic is a bug: answer 500 problem+json rather than dropping the connection.
         .with(CatchPanic::new().with_handler(|_| {
             poem::error::ResponseError::as_response(&error::Problem::internal()).into_response()
         }))
+}
+
+/// The spec template `path` matches (under the `/api` server URL) and the raw values of its
+/// variables in order.
+pub(crate) fn route_of(path: &str) -> Option<(&'static str, Vec<(&'static str, &str)>)> {
+    let segments: Vec<&str> = path.strip_prefix("/api")?.split('/').collect();
+    generated::PATHS.iter().find_map(|template| {
+        let parts: Vec<&str> = template.split('/').collect();
+        if parts.len() != segments.len() {
+            return None;
+        }
+        let mut vars = Vec::new();
+        for (part, seg) in parts.iter().zip(&segments) {
+            match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                Some(var) => vars.push((var, *seg)),
+                None if part != seg => return None,
+                None => {}
+            }
+        }
+        Some((*template, vars))
+    })
 }

@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use crate::{
     api::{
         error::{codes, Problem, PROBLEM_JSON},
-        generated, validation,
+        generated, route_of, validation,
     },
     domain::SellerId,
 };
@@ -268,27 +268,6 @@ fn query_value(query: Option<&str>, name: &str) -> Value {
         .into_iter()
         .find(|(k, _)| k == name)
         .map_or(Value::Null, |(_, v)| Value::String(v))
-}
-
-/// The spec template `path` matches (under the `/api` server URL) and the raw values of its
-/// variables in order.
-fn route_of(path: &str) -> Option<(&'static str, Vec<(&'static str, &str)>)> {
-    let segments: Vec<&str> = path.strip_prefix("/api")?.split('/').collect();
-    generated::PATHS.iter().find_map(|template| {
-        let parts: Vec<&str> = template.split('/').collect();
-        if parts.len() != segments.len() {
-            return None;
-        }
-        let mut vars = Vec::new();
-        for (part, seg) in parts.iter().zip(&segments) {
-            match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-                Some(var) => vars.push((var, *seg)),
-                None if part != seg => return None,
-                None => {}
-            }
-        }
-        Some((*template, vars))
-    })
 }
 
 /// poem-openapi names path variables `param0`, `param1`, … in its errors; this returns the

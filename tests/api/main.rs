@@ -2,6 +2,7 @@
 //! HTTP to it. Database-backed tests run twice, on SQLite and on PostgreSQL.
 
 mod helpers;
+mod redis_support;
 
 mod adjustments;
 mod cli;
@@ -10,6 +11,8 @@ mod errors;
 mod idempotency;
 mod pagination;
 mod products;
+mod rate_limiter;
+mod rate_limiting;
 mod spec;
 mod tenancy;
 mod validation;

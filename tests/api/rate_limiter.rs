@@ -1,0 +1,436 @@
+//! Behaviour tests against the real Redis (no mocks) and the memory backend.
+//! Shared Redis: 127.0.0.1:6379 unless TEST_REDIS_URL is set.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use deadpool_redis::redis;
+use product_api::infra::rate_limit::{
+    rate_limit_headers, Decision, FailSafe, FailureMode, LimiterError, MemoryRateLimiter, Policy,
+    PolicyClass, RateLimiter, RedisRateLimiter, RedisRateLimiterConfig,
+};
+
+use crate::redis_support::{
+    limiter_with, now_epoch_secs, pool, redis_limiter, shared_pool, TempRedis,
+};
+
+fn policy(limit: u32, window_ms: u64) -> Policy {
+    Policy::new(
+        PolicyClass::Standard,
+        limit,
+        Duration::from_millis(window_ms),
+    )
+    .expect("the limiter answers")
+}
+
+async fn check<L: RateLimiter>(limiter: &L, key: &str, policy: &Policy) -> Decision {
+    limiter.check(key, policy).await.expect("the limiter answers")
+}
+
+async fn admitted<L: RateLimiter>(limiter: &L, key: &str, policy: &Policy, n: usize) -> usize {
+    let mut count = 0;
+    for _ in 0..n {
+        if check(limiter, key, policy).await.allowed {
+            count += 1;
+        }
+    }
+    count
+}
+
+// ---- 1. exact admission under concurrency ---------------------------------
+
+async fn exact_admission<L: RateLimiter + 'static>(limiter: Arc<L>) {
+    let policy = Policy::standard();
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..200)
+        .map(|_| {
+            let limiter = Arc::clone(&limiter);
+            tokio::spawn(async move { limiter.check("seller-1", &policy).await })
+        })
+        .collect();
+    let mut remaining_of_admitted = Vec::new();
+    for task in tasks {
+        let decision = task.await.expect("the limiter answers").expect("the limiter answers");
+        if decision.allowed {
+            remaining_of_admitted.push(decision.remaining);
+        } else {
+            assert_eq!(decision.remaining, 0);
+            assert!(decision.retry_after_secs.is_some_and(|s| s >= 1));
+        }
+    }
+    // If the burst took longer than the window, old entries would have slid
+    // out and more admissions would be legitimate; make that failure obvious.
+    assert!(
+        started.elapsed() < policy.window(),
+        "burst outlasted window"
+    );
+    assert_eq!(remaining_of_admitted.len(), 100, "exactly `limit` admitted");
+    // Every admission saw a different count: the decision is atomic.
+    remaining_of_admitted.sort_unstable();
+    assert_eq!(remaining_of_admitted, (0..100).collect::<Vec<u32>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exact_admission_redis() {
+    exact_admission(Arc::new(redis_limiter("exact").await)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exact_admission_memory() {
+    exact_admission(Arc::new(MemoryRateLimiter::new())).await;
+}
+
+// ---- 2. bulk policy ---------------------------------------------------------
+
+async fn bulk_sequence<L: RateLimiter>(limiter: &L) -> Vec<Decision> {
+    let policy = Policy::bulk();
+    let now = now_epoch_secs();
+    let mut decisions = Vec::new();
+    for _ in 0..7 {
+        decisions.push(check(limiter, "seller-bulk", &policy).await);
+    }
+    let allowed: Vec<bool> = decisions.iter().map(|d| d.allowed).collect();
+    assert_eq!(allowed, [true, true, true, true, true, false, false]);
+    let remaining: Vec<u32> = decisions.iter().map(|d| d.remaining).collect();
+    assert_eq!(remaining, [4, 3, 2, 1, 0, 0, 0]);
+    for d in &decisions[5..] {
+        let retry = d.retry_after_secs.expect("the limiter answers");
+        assert!((59..=60).contains(&retry), "retry_after {retry}");
+        assert!(d.reset_at > now, "reset_at must be in the future");
+        // The true reset: when the first request leaves the window, not
+        // "now + window" measured from this rejection.
+        assert!(d.reset_at <= now + 61, "reset_at {} now {now}", d.reset_at);
+        assert_eq!(
+            (d.policy, d.window_secs, d.limit),
+            (PolicyClass::Bulk, 60, 5)
+        );
+        assert!(!d.degraded);
+    }
+    decisions
+}
+
+#[tokio::test]
+async fn bulk_redis() {
+    bulk_sequence(&redis_limiter("bulk").await).await;
+}
+
+#[tokio::test]
+async fn bulk_memory() {
+    bulk_sequence(&MemoryRateLimiter::new()).await;
+}
+
+#[tokio::test]
+async fn backends_produce_the_same_decisions() {
+    let from_redis = bulk_sequence(&redis_limiter("parity").await).await;
+    let from_memory = bulk_sequence(&MemoryRateLimiter::new()).await;
+    for (r, m) in from_redis.iter().zip(&from_memory) {
+        // reset_at is rounded from two different clocks; allow one second.
+        assert!(r.reset_at.abs_diff(m.reset_at) <= 1);
+        let normalise = |d: &Decision| Decision {
+            reset_at: 0,
+            ..d.clone()
+        };
+        assert_eq!(normalise(r), normalise(m));
+    }
+}
+
+// ---- 3. remaining, reset, window expiry, sliding vs fixed ------------------
+
+async fn remaining_and_reset<L: RateLimiter>(limiter: &L) {
+    let policy = Policy::standard();
+    let now = now_epoch_secs();
+    for expected in (95..100).rev() {
+        let d = check(limiter, "seller-r", &policy).await;
+        assert!(d.allowed);
+        assert_eq!(d.remaining, expected);
+        assert!(d.reset_at >= now);
+        assert_eq!(d.reset_after_secs, 1);
+        assert_eq!(d.retry_after_secs, None);
+    }
+    let d = check(limiter, "seller-h", &policy).await;
+    let headers: HashMap<_, _> = rate_limit_headers(&d).into_iter().collect();
+    assert_eq!(headers["ratelimit"], "\"standard\";r=99;t=1");
+    assert_eq!(headers["ratelimit-policy"], "\"standard\";q=100;w=1");
+    assert_eq!(headers["x-ratelimit-reset"], d.reset_at.to_string());
+
+    // Exhaust a short window, get rejected, then admitted once it has passed.
+    let short = policy_short();
+    assert_eq!(admitted(limiter, "seller-w", &short, 3).await, 3);
+    let rejected = check(limiter, "seller-w", &short).await;
+    assert!(!rejected.allowed);
+    assert_eq!(rejected.retry_after_secs, Some(1));
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let again = check(limiter, "seller-w", &short).await;
+    assert!(again.allowed);
+    assert_eq!(again.remaining, 2);
+}
+
+fn policy_short() -> Policy {
+    policy(3, 300)
+}
+
+#[tokio::test]
+async fn remaining_and_reset_redis() {
+    remaining_and_reset(&redis_limiter("remaining").await).await;
+}
+
+#[tokio::test]
+async fn remaining_and_reset_memory() {
+    remaining_and_reset(&MemoryRateLimiter::new()).await;
+}
+
+/// limit 5 per 600 ms. A fixed window would let a burst late in one window
+/// and another early in the next through (up to 10 in 600 ms); the sliding
+/// log only frees slots as individual requests age out.
+async fn sliding_not_fixed<L: RateLimiter>(limiter: &L) {
+    let p = policy(5, 600);
+    let key = "seller-s";
+    let t0 = tokio::time::Instant::now();
+    let at = |ms| tokio::time::sleep_until(t0 + Duration::from_millis(ms));
+
+    assert_eq!(admitted(limiter, key, &p, 1).await, 1); // A at ~0
+    at(300).await;
+    assert_eq!(admitted(limiter, key, &p, 6).await, 4); // B x4 at ~300, now full
+    at(700).await;
+    // A has left (600), B is still in (until ~900): exactly one slot.
+    assert_eq!(admitted(limiter, key, &p, 5).await, 1); // C at ~700
+    at(1000).await;
+    // B has left, C is still in (until ~1300): four slots.
+    assert_eq!(admitted(limiter, key, &p, 5).await, 4);
+}
+
+#[tokio::test]
+async fn sliding_not_fixed_redis() {
+    sliding_not_fixed(&redis_limiter("sliding").await).await;
+}
+
+#[tokio::test]
+async fn sliding_not_fixed_memory() {
+    sliding_not_fixed(&MemoryRateLimiter::new()).await;
+}
+
+// ---- 4. several app instances ---------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_one_limit() {
+    let config = RedisRateLimiterConfig {
+        key_prefix: crate::redis_support::unique_prefix("instances"),
+        ..RedisRateLimiterConfig::default()
+    };
+    let a = Arc::new(RedisRateLimiter::new(shared_pool().await, config.clone()));
+    let b = Arc::new(RedisRateLimiter::new(shared_pool().await, config));
+    let policy = Policy::standard();
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let limiter = Arc::clone(if i % 2 == 0 { &a } else { &b });
+            tokio::spawn(async move { limiter.check("seller-1", &policy).await })
+        })
+        .collect();
+    let mut total = 0;
+    for task in tasks {
+        if task.await.expect("the limiter answers").expect("the limiter answers").allowed {
+            total += 1;
+        }
+    }
+    assert_eq!(total, 100);
+}
+
+// ---- 5. NOSCRIPT ------------------------------------------------------------
+
+#[tokio::test]
+async fn reloads_script_after_script_flush() {
+    let pool = shared_pool().await;
+    let limiter = limiter_with(pool.clone(), "noscript");
+    limiter.load_script().await.expect("the limiter answers");
+    assert_eq!(limiter.script_loads(), 1);
+    let policy = Policy::bulk();
+    assert_eq!(check(&limiter, "seller-1", &policy).await.remaining, 4);
+
+    let mut conn = pool.get().await.expect("the limiter answers");
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut conn)
+        .await
+        .expect("the limiter answers");
+
+    let d = check(&limiter, "seller-1", &policy).await;
+    assert!(d.allowed);
+    assert_eq!(d.remaining, 3, "state survives, only the script was lost");
+    assert!(limiter.script_loads() >= 2, "the script was reloaded");
+}
+
+// ---- 6. keys expire ---------------------------------------------------------
+
+#[tokio::test]
+async fn keys_get_a_ttl_of_at_most_one_window() {
+    let pool = shared_pool().await;
+    let limiter = limiter_with(pool.clone(), "ttl");
+    let mut conn = pool.get().await.expect("the limiter answers");
+    for policy in [Policy::bulk(), Policy::standard(), policy(3, 300)] {
+        check(&limiter, "seller-1", &policy).await;
+        let key = limiter.redis_key("seller-1", &policy);
+        let pttl: i64 = redis::cmd("PTTL")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .expect("the limiter answers");
+        let window_ms = i64::try_from(policy.window().as_millis()).expect("the limiter answers");
+        assert!(pttl > 0 && pttl <= window_ms, "{key}: PTTL {pttl}");
+    }
+}
+
+// ---- 7. failure modes -------------------------------------------------------
+
+/// Nothing listens on port 1, so every connection attempt is refused.
+fn unreachable_limiter() -> RedisRateLimiter {
+    RedisRateLimiter::new(
+        pool("redis://127.0.0.1:1"),
+        RedisRateLimiterConfig::default(),
+    )
+}
+
+#[tokio::test]
+async fn redis_down_fail_open_admits_degraded() {
+    let raw = unreachable_limiter();
+    assert!(raw.check("seller-1", &Policy::bulk()).await.is_err());
+
+    let limiter = FailSafe::new(unreachable_limiter(), FailureMode::Open);
+    assert!(!limiter.is_degraded());
+    for _ in 0..10 {
+        let d = check(&limiter, "seller-1", &Policy::bulk()).await;
+        assert!(d.allowed && d.degraded);
+        assert_eq!((d.remaining, d.limit, d.retry_after_secs), (5, 5, None));
+    }
+    assert!(limiter.is_degraded());
+}
+
+#[tokio::test]
+async fn redis_down_fail_closed_rejects_degraded() {
+    let limiter = FailSafe::new(unreachable_limiter(), FailureMode::Closed);
+    let d = limiter.decide("seller-1", &Policy::standard()).await;
+    assert!(!d.allowed && d.degraded);
+    assert_eq!((d.remaining, d.retry_after_secs), (0, Some(1)));
+    assert!(limiter.is_degraded());
+    let headers: HashMap<_, _> = rate_limit_headers(&d).into_iter().collect();
+    assert_eq!(headers["retry-after"], "1");
+}
+
+/// A server that accepts connections and never answers (a hung Redis): the
+/// configured timeout must turn that into an error, and FailSafe into a
+/// decision, promptly.
+#[tokio::test]
+async fn hung_redis_times_out() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("the limiter answers");
+    let url = format!("redis://{}", listener.local_addr().expect("the limiter answers"));
+    let blackhole = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let timeout = Duration::from_millis(200);
+    let config = RedisRateLimiterConfig {
+        timeout,
+        ..RedisRateLimiterConfig::default()
+    };
+    let raw = RedisRateLimiter::new(pool(&url), config.clone());
+    let started = Instant::now();
+    let result = raw.check("seller-1", &Policy::standard()).await;
+    assert!(matches!(result, Err(LimiterError::Timeout(t)) if t == timeout));
+    assert!(started.elapsed() < Duration::from_secs(2));
+
+    let limiter = FailSafe::new(RedisRateLimiter::new(pool(&url), config), FailureMode::Open);
+    let d = limiter.decide("seller-1", &Policy::standard()).await;
+    assert!(d.allowed && d.degraded && limiter.is_degraded());
+    blackhole.abort();
+}
+
+/// Redis crashes and comes back (empty, without the script): FailSafe runs
+/// degraded meanwhile and recovers on the first request after the restart.
+#[tokio::test]
+async fn recovers_after_redis_restart() {
+    let mut server = TempRedis::start();
+    let limiter = FailSafe::new(
+        limiter_with(pool(&server.url()), "restart"),
+        FailureMode::Open,
+    )
+    .with_warn_interval(Duration::from_millis(10));
+    let policy = Policy::bulk();
+
+    let d = limiter.decide("seller-1", &policy).await;
+    assert!(d.allowed && !d.degraded && d.remaining == 4);
+
+    server.stop();
+    let d = limiter.decide("seller-1", &policy).await;
+    assert!(d.allowed && d.degraded);
+    assert!(limiter.is_degraded());
+
+    server.restart();
+    let loads_before = limiter.inner().script_loads();
+    let d = limiter.decide("seller-1", &policy).await;
+    assert!(
+        d.allowed && !d.degraded,
+        "first request after restart: {d:?}"
+    );
+    assert_eq!(d.remaining, 4, "the restarted Redis lost all state");
+    assert!(!limiter.is_degraded());
+    assert_eq!(limiter.inner().script_loads(), loads_before + 1);
+}
+
+// ---- one round trip per decision -------------------------------------------
+
+fn command_calls(conn: &mut redis::Connection) -> HashMap<String, u64> {
+    let info: String = redis::cmd("INFO").arg("commandstats").query(conn).expect("the limiter answers");
+    info.lines()
+        .filter_map(|line| {
+            let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = stats
+                .strip_prefix("calls=")?
+                .split(',')
+                .next()?
+                .parse()
+                .ok()?;
+            Some((name.to_owned(), calls))
+        })
+        .collect()
+}
+
+/// Commands the Lua script runs; Redis counts them in commandstats too.
+const SCRIPT_COMMANDS: [&str; 6] = [
+    "time",
+    "zremrangebyscore",
+    "zcard",
+    "zadd",
+    "zrange",
+    "pexpire",
+];
+
+/// On a private server (so other tests' traffic does not count), N decisions
+/// must cost exactly N client commands, all of them EVALSHA (no PING, no
+/// SCRIPT LOAD, nothing else).
+#[tokio::test]
+async fn one_command_per_decision() {
+    let server = TempRedis::start();
+    let limiter = limiter_with(pool(&server.url()), "roundtrip");
+    let policy = Policy::standard();
+    check(&limiter, "seller-1", &policy).await; // connects and loads the script
+    let mut inspect = server.connection();
+    let before = command_calls(&mut inspect);
+    for _ in 0..25 {
+        check(&limiter, "seller-1", &policy).await;
+    }
+    let after = command_calls(&mut inspect);
+    let delta: HashMap<&str, u64> = after
+        .iter()
+        .filter(|(name, _)| name.as_str() != "info" && !SCRIPT_COMMANDS.contains(&name.as_str()))
+        .map(|(name, calls)| {
+            (
+                name.as_str(),
+                calls - before.get(name).copied().unwrap_or(0),
+            )
+        })
+        .filter(|(_, d)| *d > 0)
+        .collect();
+    assert_eq!(delta, HashMap::from([("evalsha", 25)]));
+}
