@@ -44,6 +44,29 @@ pub struct Config {
     /// `SHUTDOWN_TIMEOUT_SECS`: how long in-flight requests may take after SIGTERM. Default 25.
     #[serde(default = "defaults::shutdown_timeout_secs")]
     pub shutdown_timeout_secs: u64,
+    /// `LOW_STOCK_THRESHOLD`: quantity below which a product without its own threshold is low
+    /// on stock. Default 10.
+    #[serde(default = "defaults::low_stock_threshold")]
+    pub low_stock_threshold: i32,
+    /// `KAFKA_BROKERS`: comma-separated `host:port` list. Unset: events stay in the outbox
+    /// (and reach SSE clients) but are not published to Kafka.
+    pub kafka_brokers: Option<String>,
+    /// `KAFKA_TOPIC_PREFIX`: prepended to `product.created` etc. Default empty.
+    #[serde(default)]
+    pub kafka_topic_prefix: String,
+    /// `KAFKA_TOPIC_PARTITIONS`: partitions of topics created at start. Default 4.
+    #[serde(default = "defaults::kafka_topic_partitions")]
+    pub kafka_topic_partitions: i32,
+    /// `OUTBOX_BATCH_SIZE`: events the relay publishes per round trip. Default 500.
+    #[serde(default = "defaults::outbox_batch_size")]
+    pub outbox_batch_size: u64,
+    /// `OUTBOX_SWEEP_MS`: how often the relay looks for events besides being woken by
+    /// commits. Default 1000.
+    #[serde(default = "defaults::outbox_sweep_ms")]
+    pub outbox_sweep_ms: u64,
+    /// `OUTBOX_RETENTION_HOURS`: how long published events stay for SSE resume. Default 168.
+    #[serde(default = "defaults::outbox_retention_hours")]
+    pub outbox_retention_hours: u64,
     /// `REDIS_URL`: `redis://…`; shares rate limits across instances. Unset: in-process.
     pub redis_url: Option<String>,
     /// `RATE_LIMIT_ENABLED`: apply per-seller rate limits. Default true.
@@ -96,6 +119,21 @@ mod defaults {
     pub fn shutdown_timeout_secs() -> u64 {
         25
     }
+    pub fn low_stock_threshold() -> i32 {
+        10
+    }
+    pub fn kafka_topic_partitions() -> i32 {
+        4
+    }
+    pub fn outbox_batch_size() -> u64 {
+        500
+    }
+    pub fn outbox_sweep_ms() -> u64 {
+        1000
+    }
+    pub fn outbox_retention_hours() -> u64 {
+        168
+    }
     pub fn rate_limit_standard() -> u32 {
         100
     }
@@ -132,6 +170,43 @@ impl Config {
         let bad = |var: &str, accepts: &str, got: &dyn std::fmt::Display| {
             Err(ConfigError(format!("{var} accepts {accepts}, got {got}")))
         };
+        if self.low_stock_threshold < 0 {
+            return bad(
+                "LOW_STOCK_THRESHOLD",
+                "0 or more",
+                &self.low_stock_threshold,
+            );
+        }
+        if let Some(brokers) = &self.kafka_brokers {
+            let valid = brokers.split(',').all(|b| {
+                b.trim()
+                    .rsplit_once(':')
+                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+            });
+            if !valid {
+                return bad("KAFKA_BROKERS", "a comma-separated host:port list", brokers);
+            }
+        }
+        if !(1..=1000).contains(&self.kafka_topic_partitions) {
+            return bad(
+                "KAFKA_TOPIC_PARTITIONS",
+                "1..=1000",
+                &self.kafka_topic_partitions,
+            );
+        }
+        if !(1..=10_000).contains(&self.outbox_batch_size) {
+            return bad("OUTBOX_BATCH_SIZE", "1..=10000", &self.outbox_batch_size);
+        }
+        if !(10..=3_600_000).contains(&self.outbox_sweep_ms) {
+            return bad("OUTBOX_SWEEP_MS", "10..=3600000", &self.outbox_sweep_ms);
+        }
+        if self.outbox_retention_hours < 1 {
+            return bad(
+                "OUTBOX_RETENTION_HOURS",
+                "1 or more",
+                &self.outbox_retention_hours,
+            );
+        }
         if let Some(url) = &self.redis_url {
             if !url.starts_with("redis://") && !url.starts_with("rediss://") {
                 return bad(
@@ -215,6 +290,10 @@ impl Config {
     /// Whether requests are admitted while the rate limiter's store is unreachable.
     pub fn rate_limit_fails_open(&self) -> bool {
         self.rate_limit_failure_mode_raw.as_deref() != Some("closed")
+    }
+
+    pub fn outbox_retention(&self) -> Duration {
+        Duration::from_secs(self.outbox_retention_hours * 3600)
     }
 
     /// `LOG_FORMAT`, if set.

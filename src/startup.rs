@@ -11,7 +11,7 @@ use poem::{
 use sea_orm::DbErr;
 use tokio_util::sync::CancellationToken;
 
-use crate::{api, config::Config, repository, state::AppState};
+use crate::{api, config::Config, repository, service::relay::Relay, state::AppState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -76,7 +76,17 @@ impl Application {
     /// in-flight requests finish within `SHUTDOWN_TIMEOUT_SECS`.
     pub async fn run_until(self, signal: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         let token = self.shutdown.clone();
-        let pruner = tokio::spawn(prune_idempotency_keys(self.state.clone(), token.clone()));
+        let pruner = tokio::spawn(prune(self.state.clone(), token.clone()));
+        let relay = self.state.kafka.clone().map(|publisher| {
+            let relay = Relay {
+                db: self.state.db.clone(),
+                publisher,
+                wake: self.state.relay_wake.clone(),
+                batch_size: self.state.config.outbox_batch_size,
+                sweep: Duration::from_millis(self.state.config.outbox_sweep_ms),
+            };
+            tokio::spawn(relay.run(token.clone()))
+        });
         let timeout = self.state.config.shutdown_timeout();
         let app = api::app(self.state.clone());
         let stop = async move {
@@ -92,14 +102,19 @@ impl Application {
             .await;
         self.shutdown.cancel();
         let _ = pruner.await;
+        if let Some(relay) = relay {
+            let _ = relay.await;
+        }
         let _ = self.state.db.close().await;
         served
     }
 }
 
-/// Forgets idempotency keys past their time to live, hourly.
-async fn prune_idempotency_keys(state: AppState, shutdown: CancellationToken) {
+/// Hourly: forgets idempotency keys past their time to live and outbox events past retention
+/// (only published ones while Kafka is configured; all of them without Kafka).
+async fn prune(state: AppState, shutdown: CancellationToken) {
     let ttl = state.config.idempotency_ttl();
+    let retention = state.config.outbox_retention();
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tokio::select! {
@@ -111,6 +126,13 @@ async fn prune_idempotency_keys(state: AppState, shutdown: CancellationToken) {
             Ok(0) => {}
             Ok(n) => tracing::info!(pruned = n, "expired idempotency keys removed"),
             Err(e) => tracing::warn!(error = %e, "pruning idempotency keys failed"),
+        }
+        let cutoff = chrono::Utc::now() - retention;
+        let published_only = state.kafka.is_some();
+        match repository::outbox::prune(&state.db, cutoff, published_only).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(pruned = n, "outbox events past retention removed"),
+            Err(e) => tracing::warn!(error = %e, "pruning the outbox failed"),
         }
     }
 }

@@ -2,16 +2,19 @@
 
 use std::{sync::Arc, time::Duration};
 
+use tokio::sync::Notify;
+
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
 use crate::{
     api::rate_limit_layer::RateLimits,
     config::Config,
+    infra::kafka::{KafkaConfig, KafkaError, KafkaPublisher},
     infra::rate_limit::{
         AnyLimiter, FailSafe, FailureMode, LimiterError, MemoryRateLimiter, Policy, PolicyClass,
         RedisRateLimiter, RedisRateLimiterConfig,
     },
-    service::products::ProductService,
+    service::{products::ProductService, write::Announcer},
 };
 
 #[derive(Clone)]
@@ -21,6 +24,10 @@ pub struct AppState {
     pub products: ProductService,
     /// `None` when rate limiting is switched off.
     pub rate_limits: Option<RateLimits>,
+    /// `None` when `KAFKA_BROKERS` is unset.
+    pub kafka: Option<Arc<KafkaPublisher>>,
+    /// Wakes the outbox relay when a write commits.
+    pub relay_wake: Arc<Notify>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +36,20 @@ pub enum WiringError {
     Redis(String),
     #[error("rate limit policy: {0}")]
     Policy(#[from] LimiterError),
+    #[error("KAFKA_BROKERS: {0}")]
+    Kafka(#[from] KafkaError),
+}
+
+/// The Kafka publisher, when brokers are configured. It connects on first use, so the server
+/// starts (and keeps recording events) while the broker is down.
+fn kafka(config: &Config) -> Result<Option<Arc<KafkaPublisher>>, WiringError> {
+    let Some(brokers) = &config.kafka_brokers else {
+        return Ok(None);
+    };
+    let mut kafka = KafkaConfig::new(brokers)?;
+    kafka.topic_prefix = config.kafka_topic_prefix.clone();
+    kafka.partitions = config.kafka_topic_partitions;
+    Ok(Some(Arc::new(KafkaPublisher::new(kafka)?)))
 }
 
 /// The rate limiter: Redis when `REDIS_URL` is set (limits shared by every instance),
@@ -88,13 +109,23 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
 
 impl AppState {
     pub fn new(config: Config, db: DatabaseConnection) -> Result<Self, WiringError> {
-        let products = ProductService::new(db.clone(), config.idempotency_ttl());
+        let relay_wake = Arc::new(Notify::new());
+        let announcer = Announcer::new(relay_wake.clone(), None);
+        let products = ProductService::new(
+            db.clone(),
+            config.idempotency_ttl(),
+            config.low_stock_threshold,
+            announcer,
+        );
         let rate_limits = rate_limits(&config)?;
+        let kafka = kafka(&config)?;
         Ok(Self {
             config: Arc::new(config),
             db,
             products,
             rate_limits,
+            kafka,
+            relay_wake,
         })
     }
 }

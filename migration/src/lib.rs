@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_create_products;
 mod m20261125_000002_create_idempotency_keys;
+mod m20261125_000003_create_outbox;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_create_products::Migration),
             Box::new(m20261125_000002_create_idempotency_keys::Migration),
+            Box::new(m20261125_000003_create_outbox::Migration),
         ]
     }
 }

@@ -1,4 +1,5 @@
 //! SeaORM entities: one module per table.
 
 pub mod idempotency_key;
+pub mod outbox;
 pub mod product;

@@ -162,13 +162,25 @@ pub async fn find(
         .await
 }
 
-/// Applies `changes` when the product is live and, if `versions` is given, at one of them.
-/// Returns the new row, or `None` when no row qualified.
+/// The live product, locked until the transaction ends (`FOR UPDATE` on PostgreSQL; SQLite
+/// serializes writers anyway).
+pub async fn find_for_update(
+    db: &impl ConnectionTrait,
+    seller: &SellerId,
+    id: i64,
+) -> Result<Option<Model>, DbErr> {
+    let query = Entity::find().filter(scoped(seller).add(Column::Id.eq(id)));
+    match db.get_database_backend() {
+        sea_orm::DatabaseBackend::Postgres => query.lock_exclusive().one(db).await,
+        _ => query.one(db).await,
+    }
+}
+
+/// Applies `changes` to a live product; returns the new row, or `None` when there is none.
 pub async fn update(
     db: &impl ConnectionTrait,
     seller: &SellerId,
     id: i64,
-    versions: Option<&[i64]>,
     changes: Changes,
     now: DateTime<Utc>,
 ) -> Result<Option<Model>, DbErr> {
@@ -196,26 +208,19 @@ pub async fn update(
     if let Some(v) = changes.low_stock_threshold {
         query = query.col_expr(Column::LowStockThreshold, Expr::value(v));
     }
-    let mut cond = scoped(seller).add(Column::Id.eq(id));
-    if let Some(versions) = versions {
-        cond = cond.add(Column::Version.is_in(versions.iter().copied()));
-    }
+    let cond = scoped(seller).add(Column::Id.eq(id));
     let rows = query.filter(cond).exec_with_returning(db).await?;
     Ok(rows.into_iter().next())
 }
 
-/// Soft-deletes a live product (at one of `versions`, if given); returns the deleted row.
+/// Soft-deletes a live product; returns the deleted row.
 pub async fn soft_delete(
     db: &impl ConnectionTrait,
     seller: &SellerId,
     id: i64,
-    versions: Option<&[i64]>,
     now: DateTime<Utc>,
 ) -> Result<Option<Model>, DbErr> {
-    let mut cond = scoped(seller).add(Column::Id.eq(id));
-    if let Some(versions) = versions {
-        cond = cond.add(Column::Version.is_in(versions.iter().copied()));
-    }
+    let cond = scoped(seller).add(Column::Id.eq(id));
     let rows = Entity::update_many()
         .col_expr(Column::Version, Expr::col(Column::Version).add(1))
         .col_expr(Column::UpdatedAt, Expr::value(now))

@@ -2,5 +2,8 @@
 //! run queries on the connection they are given.
 
 pub mod cursor;
+pub mod events;
 pub mod idempotency;
 pub mod products;
+pub mod relay;
+pub mod write;

@@ -15,7 +15,9 @@ use crate::{
     },
     service::{
         cursor::{self, CursorError},
-        idempotency::{self, IdempotencyError, Scope},
+        events::Events,
+        idempotency::{IdempotencyError, Scope},
+        write::{self, Announcer, Written},
     },
 };
 
@@ -93,10 +95,10 @@ pub enum Precondition {
 }
 
 impl Precondition {
-    fn versions(precondition: Option<&Self>) -> Option<&[i64]> {
-        match precondition {
-            Some(Self::OneOf(v)) => Some(v),
-            _ => None,
+    fn admits(&self, version: i64) -> bool {
+        match self {
+            Self::Exists => true,
+            Self::OneOf(versions) => versions.contains(&version),
         }
     }
 }
@@ -123,6 +125,9 @@ pub struct Page {
 pub struct ProductService {
     db: DatabaseConnection,
     idempotency_ttl: Duration,
+    /// `LOW_STOCK_THRESHOLD`, for products without their own.
+    low_stock_threshold: i32,
+    announcer: Announcer,
 }
 
 /// Timestamps are kept to the microsecond, the precision PostgreSQL stores, so what a write
@@ -139,11 +144,22 @@ fn sku_conflict(sku: Option<&str>) -> impl FnOnce(DbErr) -> ProductError + '_ {
 }
 
 impl ProductService {
-    pub fn new(db: DatabaseConnection, idempotency_ttl: Duration) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        idempotency_ttl: Duration,
+        low_stock_threshold: i32,
+        announcer: Announcer,
+    ) -> Self {
         Self {
             db,
             idempotency_ttl,
+            low_stock_threshold,
+            announcer,
         }
+    }
+
+    fn events(&self) -> Events {
+        Events::new(self.low_stock_threshold)
     }
 
     pub async fn create(
@@ -156,23 +172,34 @@ impl ProductService {
             .map(|key| Scope::new(seller, key, "createProduct", &new))
             .transpose()?;
         let owner = seller.clone();
-        idempotency::run(&self.db, self.idempotency_ttl, scope, |txn| {
-            Box::pin(async move {
-                let seller = &owner;
-                let row = NewRow {
-                    sku: new.sku.clone(),
-                    name: new.name,
-                    description: new.description,
-                    price_cents: new.price_cents,
-                    quantity: i64::from(new.quantity),
-                    category: new.category,
-                    low_stock_threshold: new.low_stock_threshold,
-                };
-                repository::products::insert(txn, seller, row, now())
-                    .await
-                    .map_err(sku_conflict(new.sku.as_deref()))
-            })
-        })
+        let events = self.events();
+        write::run(
+            &self.db,
+            self.idempotency_ttl,
+            &self.announcer,
+            scope,
+            |txn| {
+                Box::pin(async move {
+                    let row = NewRow {
+                        sku: new.sku.clone(),
+                        name: new.name,
+                        description: new.description,
+                        price_cents: new.price_cents,
+                        quantity: i64::from(new.quantity),
+                        category: new.category,
+                        low_stock_threshold: new.low_stock_threshold,
+                    };
+                    let product = repository::products::insert(txn, &owner, row, now())
+                        .await
+                        .map_err(sku_conflict(new.sku.as_deref()))?;
+                    let events = events.created(&product).into_rows();
+                    Ok(Written {
+                        value: product,
+                        events,
+                    })
+                })
+            },
+        )
         .await
     }
 
@@ -253,14 +280,29 @@ impl ProductService {
             category: patch.category,
             low_stock_threshold: patch.low_stock_threshold,
         };
-        let versions = Precondition::versions(precondition.as_ref());
-        let updated = repository::products::update(&self.db, seller, id, versions, changes, now())
-            .await
-            .map_err(sku_conflict(sku.as_deref()))?;
-        match updated {
-            Some(product) => Ok(product),
-            None => Err(self.why_not_written(seller, id).await),
-        }
+        let owner = seller.clone();
+        let events = self.events();
+        write::run(
+            &self.db,
+            self.idempotency_ttl,
+            &self.announcer,
+            None,
+            |txn| {
+                Box::pin(async move {
+                    let before = locked(txn, &owner, id, precondition.as_ref()).await?;
+                    let after = repository::products::update(txn, &owner, id, changes, now())
+                        .await
+                        .map_err(sku_conflict(sku.as_deref()))?
+                        .ok_or(ProductError::NotFound(id))?;
+                    let events = events.updated(&before, &after, None).into_rows();
+                    Ok(Written {
+                        value: after,
+                        events,
+                    })
+                })
+            },
+        )
+        .await
     }
 
     pub async fn delete(
@@ -269,11 +311,28 @@ impl ProductService {
         id: i64,
         precondition: Option<Precondition>,
     ) -> Result<Product, ProductError> {
-        let versions = Precondition::versions(precondition.as_ref());
-        match repository::products::soft_delete(&self.db, seller, id, versions, now()).await? {
-            Some(product) => Ok(product),
-            None => Err(self.why_not_written(seller, id).await),
-        }
+        let owner = seller.clone();
+        let events = self.events();
+        write::run(
+            &self.db,
+            self.idempotency_ttl,
+            &self.announcer,
+            None,
+            |txn| {
+                Box::pin(async move {
+                    locked(txn, &owner, id, precondition.as_ref()).await?;
+                    let deleted = repository::products::soft_delete(txn, &owner, id, now())
+                        .await?
+                        .ok_or(ProductError::NotFound(id))?;
+                    let events = events.deleted(&deleted).into_rows();
+                    Ok(Written {
+                        value: deleted,
+                        events,
+                    })
+                })
+            },
+        )
+        .await
     }
 
     pub async fn adjust_quantity(
@@ -291,40 +350,71 @@ impl ProductService {
             .map(|key| Scope::new(seller, key, "adjustQuantity", &(id, &adjustment)))
             .transpose()?;
         let owner = seller.clone();
-        idempotency::run(&self.db, self.idempotency_ttl, scope, |txn| {
-            Box::pin(async move {
-                let seller = &owner;
-                let adjusted =
-                    repository::products::adjust_quantity(txn, seller, id, i64::from(delta), now())
-                        .await?;
-                if let Some(product) = adjusted {
-                    return Ok(product);
-                }
-                // The guarded update matched nothing: tell absence from an out-of-range result.
-                match repository::products::find(txn, seller, id).await? {
-                    None => Err(ProductError::NotFound(id)),
-                    Some(p) if p.quantity + i64::from(delta) < 0 => {
-                        Err(ProductError::InsufficientStock {
-                            available: p.quantity,
-                            delta,
-                        })
-                    }
-                    Some(p) => Err(ProductError::QuantityOverflow {
-                        available: p.quantity,
-                        delta,
-                    }),
-                }
-            })
-        })
+        let events = self.events();
+        write::run(
+            &self.db,
+            self.idempotency_ttl,
+            &self.announcer,
+            scope,
+            |txn| {
+                Box::pin(async move {
+                    let seller = &owner;
+                    let adjusted = repository::products::adjust_quantity(
+                        txn,
+                        seller,
+                        id,
+                        i64::from(delta),
+                        now(),
+                    )
+                    .await?;
+                    let Some(after) = adjusted else {
+                        // The guarded update matched nothing: tell absence from an out-of-range result.
+                        return Err(match repository::products::find(txn, seller, id).await? {
+                            None => ProductError::NotFound(id),
+                            Some(p) if p.quantity + i64::from(delta) < 0 => {
+                                ProductError::InsufficientStock {
+                                    available: p.quantity,
+                                    delta,
+                                }
+                            }
+                            Some(p) => ProductError::QuantityOverflow {
+                                available: p.quantity,
+                                delta,
+                            },
+                        });
+                    };
+                    // The single UPDATE changed only the quantity: the row before it follows.
+                    let before = Product {
+                        quantity: after.quantity - i64::from(delta),
+                        version: after.version - 1,
+                        ..after.clone()
+                    };
+                    let events = events
+                        .updated(&before, &after, adjustment.reason.as_deref())
+                        .into_rows();
+                    Ok(Written {
+                        value: after,
+                        events,
+                    })
+                })
+            },
+        )
         .await
     }
+}
 
-    /// After a guarded write matched no row: the product is gone, or its version moved on.
-    async fn why_not_written(&self, seller: &SellerId, id: i64) -> ProductError {
-        match repository::products::find(&self.db, seller, id).await {
-            Ok(Some(_)) => ProductError::PreconditionFailed,
-            Ok(None) => ProductError::NotFound(id),
-            Err(e) => ProductError::Database(e),
-        }
+/// The live product, locked for the rest of the transaction, checked against `If-Match`.
+async fn locked(
+    txn: &sea_orm::DatabaseTransaction,
+    seller: &SellerId,
+    id: i64,
+    precondition: Option<&Precondition>,
+) -> Result<Product, ProductError> {
+    let current = repository::products::find_for_update(txn, seller, id)
+        .await?
+        .ok_or(ProductError::NotFound(id))?;
+    match precondition {
+        Some(p) if !p.admits(current.version) => Err(ProductError::PreconditionFailed),
+        _ => Ok(current),
     }
 }

@@ -40,6 +40,8 @@ pub const SELLER_B: &str = "seller-bob";
 
 pub struct TestApp {
     pub base: String,
+    /// The application's database, for tests that inspect what was stored.
+    pub db_url: String,
     pub client: reqwest::Client,
     shutdown: CancellationToken,
 }
@@ -56,7 +58,7 @@ pub fn postgres_admin_url() -> String {
 }
 
 /// A fresh, empty database for one test; its URL.
-async fn fresh_database(backend: Backend) -> String {
+pub async fn fresh_database(backend: Backend) -> String {
     let name = format!("pa_test_{}", uuid::Uuid::new_v4().simple());
     match backend {
         Backend::Sqlite => {
@@ -107,6 +109,7 @@ impl TestApp {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let config = Config::from_vars(vars).expect("valid test configuration");
+        let db_url = config.database_url();
         let app = Application::build(config)
             .await
             .expect("application starts");
@@ -115,6 +118,7 @@ impl TestApp {
         tokio::spawn(app.run_until(std::future::pending()));
         Self {
             base,
+            db_url,
             client: reqwest::Client::new(),
             shutdown,
         }

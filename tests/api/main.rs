@@ -2,13 +2,17 @@
 //! HTTP to it. Database-backed tests run twice, on SQLite and on PostgreSQL.
 
 mod helpers;
+mod kafka_support;
 mod redis_support;
 
 mod adjustments;
 mod cli;
 mod conditional;
 mod errors;
+mod events;
 mod idempotency;
+mod kafka_broker_restart;
+mod kafka_publisher;
 mod pagination;
 mod products;
 mod rate_limiter;

@@ -25,7 +25,10 @@ fn policy(limit: u32, window_ms: u64) -> Policy {
 }
 
 async fn check<L: RateLimiter>(limiter: &L, key: &str, policy: &Policy) -> Decision {
-    limiter.check(key, policy).await.expect("the limiter answers")
+    limiter
+        .check(key, policy)
+        .await
+        .expect("the limiter answers")
 }
 
 async fn admitted<L: RateLimiter>(limiter: &L, key: &str, policy: &Policy, n: usize) -> usize {
@@ -51,7 +54,10 @@ async fn exact_admission<L: RateLimiter + 'static>(limiter: Arc<L>) {
         .collect();
     let mut remaining_of_admitted = Vec::new();
     for task in tasks {
-        let decision = task.await.expect("the limiter answers").expect("the limiter answers");
+        let decision = task
+            .await
+            .expect("the limiter answers")
+            .expect("the limiter answers");
         if decision.allowed {
             remaining_of_admitted.push(decision.remaining);
         } else {
@@ -229,7 +235,12 @@ async fn two_instances_share_one_limit() {
         .collect();
     let mut total = 0;
     for task in tasks {
-        if task.await.expect("the limiter answers").expect("the limiter answers").allowed {
+        if task
+            .await
+            .expect("the limiter answers")
+            .expect("the limiter answers")
+            .allowed
+        {
             total += 1;
         }
     }
@@ -321,8 +332,13 @@ async fn redis_down_fail_closed_rejects_degraded() {
 /// decision, promptly.
 #[tokio::test]
 async fn hung_redis_times_out() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("the limiter answers");
-    let url = format!("redis://{}", listener.local_addr().expect("the limiter answers"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("the limiter answers");
+    let url = format!(
+        "redis://{}",
+        listener.local_addr().expect("the limiter answers")
+    );
     let blackhole = tokio::spawn(async move {
         let mut held = Vec::new();
         while let Ok((socket, _)) = listener.accept().await {
@@ -381,7 +397,10 @@ async fn recovers_after_redis_restart() {
 // ---- one round trip per decision -------------------------------------------
 
 fn command_calls(conn: &mut redis::Connection) -> HashMap<String, u64> {
-    let info: String = redis::cmd("INFO").arg("commandstats").query(conn).expect("the limiter answers");
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(conn)
+        .expect("the limiter answers");
     info.lines()
         .filter_map(|line| {
             let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;

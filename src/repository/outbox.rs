@@ -1,0 +1,105 @@
+//! The transactional outbox: appended with the product change, read by the relay and by SSE.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+
+use crate::{
+    domain::SellerId,
+    entity::outbox::{ActiveModel, Column, Entity, Model},
+};
+
+/// An event to append; the database assigns its sequence number.
+pub struct NewRow {
+    pub seller_id: String,
+    pub event_type: &'static str,
+    pub product_id: i64,
+    pub payload: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Appends `rows` in order and returns them with their ids.
+pub async fn append(db: &impl ConnectionTrait, rows: Vec<NewRow>) -> Result<Vec<Model>, DbErr> {
+    let mut stored = Vec::with_capacity(rows.len());
+    for row in rows {
+        let active = ActiveModel {
+            seller_id: Set(row.seller_id),
+            event_type: Set(row.event_type.to_string()),
+            product_id: Set(row.product_id),
+            payload: Set(row.payload),
+            created_at: Set(row.created_at),
+            published_at: Set(None),
+            ..Default::default()
+        };
+        stored.push(Entity::insert(active).exec_with_returning(db).await?);
+    }
+    Ok(stored)
+}
+
+/// The oldest `limit` rows the broker has not acknowledged yet, in sequence order.
+pub async fn unpublished(db: &impl ConnectionTrait, limit: u64) -> Result<Vec<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::PublishedAt.is_null())
+        .order_by_asc(Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+pub async fn mark_published(
+    db: &impl ConnectionTrait,
+    ids: Vec<i64>,
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(
+            Column::PublishedAt,
+            sea_orm::sea_query::Expr::value(Some(at)),
+        )
+        .filter(Column::Id.is_in(ids))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// One seller's events after `after`, in sequence order, at most `limit`.
+pub async fn after(
+    db: &impl ConnectionTrait,
+    seller: &SellerId,
+    after: i64,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::SellerId.eq(seller.as_str()))
+        .filter(Column::Id.gt(after))
+        .order_by_asc(Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// The smallest id still stored, if any: ids below it were pruned.
+pub async fn first_id(db: &impl ConnectionTrait) -> Result<Option<i64>, DbErr> {
+    Entity::find()
+        .select_only()
+        .column_as(Column::Id.min(), "min")
+        .into_tuple::<Option<i64>>()
+        .one(db)
+        .await
+        .map(Option::flatten)
+}
+
+/// Deletes rows created before `cutoff`; with `published_only`, only acknowledged ones.
+pub async fn prune(
+    db: &impl ConnectionTrait,
+    cutoff: DateTime<Utc>,
+    published_only: bool,
+) -> Result<u64, DbErr> {
+    let mut query = Entity::delete_many().filter(Column::CreatedAt.lt(cutoff));
+    if published_only {
+        query = query.filter(Column::PublishedAt.is_not_null());
+    }
+    Ok(query.exec(db).await?.rows_affected)
+}
