@@ -798,10 +798,12 @@ impl<'a> Generator<'a> {
             trait_args.push(quote!(principal: crate::api::security::Principal));
             call_args.push(quote!(auth.0));
         }
+        let mut arg_names = BTreeSet::new();
         for (i, p) in op.parameters.iter().enumerate() {
             let pptr = format!("{ptr}/parameters/{i}");
             let (param, pptr) = self.resolve_parameter(p, &pptr)?;
-            let (route_arg, trait_arg, call_arg) = self.parameter(op_id, param, &pptr)?;
+            let (route_arg, trait_arg, call_arg) =
+                self.parameter(op_id, param, &pptr, &mut arg_names)?;
             route_args.push(route_arg);
             trait_args.push(trait_arg);
             call_args.push(call_arg);
@@ -933,7 +935,14 @@ impl<'a> Generator<'a> {
         op_id: &str,
         param: &Parameter,
         ptr: &str,
+        arg_names: &mut BTreeSet<String>,
     ) -> Result<(TokenStream, TokenStream, TokenStream)> {
+        let location = match param {
+            Parameter::Query { .. } => "query",
+            Parameter::Header { .. } => "header",
+            Parameter::Path { .. } => "path",
+            Parameter::Cookie { .. } => "cookie",
+        };
         let (data, wrapper) = match param {
             Parameter::Query { parameter_data, allow_reserved: false, style: openapiv3::QueryStyle::Form, allow_empty_value: None } => (parameter_data, quote!(::poem_openapi::param::Query)),
             Parameter::Header { parameter_data, style: openapiv3::HeaderStyle::Simple } => (parameter_data, quote!(::poem_openapi::param::Header)),
@@ -998,7 +1007,15 @@ impl<'a> Generator<'a> {
             }
             (false, None) => quote!(::std::option::Option<#base>),
         };
-        let id = ident(name);
+        // `Last-Event-ID` (header) and `lastEventId` (query) are both `last_event_id`: the
+        // second one is named after its location.
+        let mut id = ident(name);
+        if !arg_names.insert(id.to_string()) {
+            id = format_ident!("{}_{}", id, location);
+            if !arg_names.insert(id.to_string()) {
+                return err(ptr, format!("two parameters would both be named `{id}`"));
+            }
+        }
         Ok((
             quote!(#[oai(#(#attrs),*)] #id: #wrapper<#ty>),
             quote!(#id: #ty),
@@ -1057,26 +1074,31 @@ impl<'a> Generator<'a> {
                         .as_ref()
                         .ok_or(())
                         .or_else(|()| err(&cptr, "missing schema"))?;
-                    let SchemaRef::Component(name) = schema_ref(schema, &format!("{cptr}/schema"))?
-                    else {
-                        return err(
-                            &format!("{cptr}/schema"),
-                            "response schemas must be a $ref to components/schemas",
-                        );
-                    };
-                    match media.as_str() {
-                        "application/json" => {}
-                        "application/problem+json" => content_type = Some(media.clone()),
-                        _ => return err(&cptr, "only application/json and application/problem+json responses are supported"),
+                    if media == "text/event-stream" && code < 400 {
+                        fields.push(self.event_stream(schema, &format!("{cptr}/schema"))?);
+                    } else {
+                        let SchemaRef::Component(name) =
+                            schema_ref(schema, &format!("{cptr}/schema"))?
+                        else {
+                            return err(
+                                &format!("{cptr}/schema"),
+                                "response schemas must be a $ref to components/schemas",
+                            );
+                        };
+                        match media.as_str() {
+                            "application/json" => {}
+                            "application/problem+json" => content_type = Some(media.clone()),
+                            _ => return err(&cptr, "only application/json, application/problem+json and (for success) text/event-stream responses are supported"),
+                        }
+                        if code >= 400 && name != PROBLEM {
+                            return err(
+                                &format!("{cptr}/schema"),
+                                format!("error responses must carry the `{PROBLEM}` schema"),
+                            );
+                        }
+                        let ty = type_ident(name);
+                        fields.push(quote!(::poem_openapi::payload::Json<#ty>));
                     }
-                    if code >= 400 && name != PROBLEM {
-                        return err(
-                            &format!("{cptr}/schema"),
-                            format!("error responses must carry the `{PROBLEM}` schema"),
-                        );
-                    }
-                    let ty = type_ident(name);
-                    fields.push(quote!(::poem_openapi::payload::Json<#ty>));
                 }
                 _ => {
                     return err(
@@ -1202,6 +1224,39 @@ impl<'a> Generator<'a> {
                 }
             }
         }
+    }
+
+    /// `text/event-stream` as poem-openapi renders a stream (`type: array, format:
+    /// event-stream, items: {$ref}`): the runtime's `SseBody<Item>`, whose frames the handler
+    /// builds. (openapiv3 does not keep `format` on arrays; the spec test compares it.)
+    fn event_stream(&mut self, schema: &ReferenceOr<Schema>, ptr: &str) -> Result<TokenStream> {
+        let unsupported = || {
+            err(
+                ptr,
+                "event streams need `type: array, format: event-stream, items: {$ref: ...}`",
+            )
+        };
+        // With `format` an array no longer fits openapiv3's typed ArrayType: it is an AnySchema.
+        let ReferenceOr::Item(Schema {
+            schema_kind: SchemaKind::Any(any),
+            ..
+        }) = schema
+        else {
+            return unsupported();
+        };
+        let (Some("array"), Some("event-stream"), Some(items)) =
+            (any.typ.as_deref(), any.format.as_deref(), &any.items)
+        else {
+            return unsupported();
+        };
+        let SchemaRef::Component(name) = schema_ref(items, &format!("{ptr}/items"))? else {
+            return err(
+                &format!("{ptr}/items"),
+                "event stream items must be a $ref to components/schemas",
+            );
+        };
+        let ty = type_ident(name);
+        Ok(quote!(crate::api::sse::SseBody<#ty>))
     }
 
     /// A header the response declares but a middleware sets: poem-openapi's `header(...)`.

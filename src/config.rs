@@ -67,7 +67,23 @@ pub struct Config {
     /// `OUTBOX_RETENTION_HOURS`: how long published events stay for SSE resume. Default 168.
     #[serde(default = "defaults::outbox_retention_hours")]
     pub outbox_retention_hours: u64,
-    /// `REDIS_URL`: `redis://…`; shares rate limits across instances. Unset: in-process.
+    /// `SSE_HEARTBEAT_SECS`: a `:` comment is sent on idle event streams this often.
+    /// Default 15.
+    #[serde(default = "defaults::sse_heartbeat_secs")]
+    pub sse_heartbeat_secs: u64,
+    /// `SSE_RETRY_MS`: the reconnection delay event streams advise clients. Default 3000.
+    #[serde(default = "defaults::sse_retry_ms")]
+    pub sse_retry_ms: u64,
+    /// `SSE_MAX_STREAMS_PER_SELLER`: open event streams a seller may hold; 429 beyond.
+    /// Default 10.
+    #[serde(default = "defaults::sse_max_streams_per_seller")]
+    pub sse_max_streams_per_seller: usize,
+    /// `EVENTS_CHANNEL`: the Redis pub/sub channel that carries live events between
+    /// instances. Default `product-api:events`.
+    #[serde(default = "defaults::events_channel")]
+    pub events_channel: String,
+    /// `REDIS_URL`: `redis://…`; shares rate limits and live events across instances.
+    /// Unset: both in-process.
     pub redis_url: Option<String>,
     /// `RATE_LIMIT_ENABLED`: apply per-seller rate limits. Default true.
     #[serde(default = "defaults::yes")]
@@ -134,6 +150,18 @@ mod defaults {
     pub fn outbox_retention_hours() -> u64 {
         168
     }
+    pub fn sse_heartbeat_secs() -> u64 {
+        15
+    }
+    pub fn sse_retry_ms() -> u64 {
+        3000
+    }
+    pub fn sse_max_streams_per_seller() -> usize {
+        10
+    }
+    pub fn events_channel() -> String {
+        "product-api:events".to_string()
+    }
     pub fn rate_limit_standard() -> u32 {
         100
     }
@@ -170,6 +198,26 @@ impl Config {
         let bad = |var: &str, accepts: &str, got: &dyn std::fmt::Display| {
             Err(ConfigError(format!("{var} accepts {accepts}, got {got}")))
         };
+        if !(1..=3600).contains(&self.sse_heartbeat_secs) {
+            return bad("SSE_HEARTBEAT_SECS", "1..=3600", &self.sse_heartbeat_secs);
+        }
+        if !(100..=600_000).contains(&self.sse_retry_ms) {
+            return bad("SSE_RETRY_MS", "100..=600000", &self.sse_retry_ms);
+        }
+        if !(1..=10_000).contains(&self.sse_max_streams_per_seller) {
+            return bad(
+                "SSE_MAX_STREAMS_PER_SELLER",
+                "1..=10000",
+                &self.sse_max_streams_per_seller,
+            );
+        }
+        if self.events_channel.is_empty() {
+            return bad(
+                "EVENTS_CHANNEL",
+                "a non-empty channel name",
+                &"an empty one",
+            );
+        }
         if self.low_stock_threshold < 0 {
             return bad(
                 "LOW_STOCK_THRESHOLD",

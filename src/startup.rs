@@ -30,7 +30,6 @@ pub struct Application {
     acceptor: TcpAcceptor,
     port: u16,
     state: AppState,
-    shutdown: CancellationToken,
 }
 
 /// Applies pending migrations; what `product-api migrate` runs.
@@ -59,7 +58,6 @@ impl Application {
             acceptor,
             port,
             state: AppState::new(config, db)?,
-            shutdown: CancellationToken::new(),
         })
     }
 
@@ -69,13 +67,13 @@ impl Application {
 
     /// A token that stops the server and its background tasks when cancelled.
     pub fn shutdown_token(&self) -> CancellationToken {
-        self.shutdown.clone()
+        self.state.shutdown.clone()
     }
 
     /// Serves until `signal` completes or the shutdown token is cancelled, then lets
     /// in-flight requests finish within `SHUTDOWN_TIMEOUT_SECS`.
     pub async fn run_until(self, signal: impl Future<Output = ()> + Send) -> std::io::Result<()> {
-        let token = self.shutdown.clone();
+        let token = self.state.shutdown.clone();
         let pruner = tokio::spawn(prune(self.state.clone(), token.clone()));
         let relay = self.state.kafka.clone().map(|publisher| {
             let relay = Relay {
@@ -100,7 +98,7 @@ impl Application {
         let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, stop, Some(timeout))
             .await;
-        self.shutdown.cancel();
+        self.state.shutdown.cancel();
         let _ = pruner.await;
         if let Some(relay) = relay {
             let _ = relay.await;

@@ -2,19 +2,25 @@
 
 use std::{sync::Arc, time::Duration};
 
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, Notify};
+use tokio_util::sync::CancellationToken;
 
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
 use crate::{
     api::rate_limit_layer::RateLimits,
     config::Config,
+    infra::event_bus::{AnyBus, BusError, MemoryBus, RedisBus, DEFAULT_CAPACITY},
     infra::kafka::{KafkaConfig, KafkaError, KafkaPublisher},
     infra::rate_limit::{
         AnyLimiter, FailSafe, FailureMode, LimiterError, MemoryRateLimiter, Policy, PolicyClass,
         RedisRateLimiter, RedisRateLimiterConfig,
     },
-    service::{products::ProductService, write::Announcer},
+    service::{
+        notifications::{self, Streams},
+        products::ProductService,
+        write::Announcer,
+    },
 };
 
 #[derive(Clone)]
@@ -28,6 +34,12 @@ pub struct AppState {
     pub kafka: Option<Arc<KafkaPublisher>>,
     /// Wakes the outbox relay when a write commits.
     pub relay_wake: Arc<Notify>,
+    /// Live event streams for SSE.
+    pub streams: Streams,
+    /// The live-event bus (Redis pub/sub or in-process).
+    pub bus: Arc<AnyBus>,
+    /// Cancelled at shutdown; every background task and stream watches it.
+    pub shutdown: CancellationToken,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +50,25 @@ pub enum WiringError {
     Policy(#[from] LimiterError),
     #[error("KAFKA_BROKERS: {0}")]
     Kafka(#[from] KafkaError),
+    #[error("event bus: {0}")]
+    Bus(#[from] BusError),
+}
+
+/// The live-event bus: Redis pub/sub across instances when `REDIS_URL` is set, else
+/// in-process. The Redis subscriber task runs until `shutdown`.
+fn bus(config: &Config, shutdown: &CancellationToken) -> Result<AnyBus, WiringError> {
+    Ok(match &config.redis_url {
+        Some(url) => {
+            let (bus, _task) = RedisBus::start(
+                url,
+                &config.events_channel,
+                DEFAULT_CAPACITY,
+                shutdown.clone(),
+            )?;
+            AnyBus::Redis(bus)
+        }
+        None => AnyBus::Memory(MemoryBus::new(DEFAULT_CAPACITY)?),
+    })
 }
 
 /// The Kafka publisher, when brokers are configured. It connects on first use, so the server
@@ -109,8 +140,19 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
 
 impl AppState {
     pub fn new(config: Config, db: DatabaseConnection) -> Result<Self, WiringError> {
+        let shutdown = CancellationToken::new();
         let relay_wake = Arc::new(Notify::new());
-        let announcer = Announcer::new(relay_wake.clone(), None);
+        let bus = Arc::new(bus(&config, &shutdown)?);
+        // Committed events flow to the bus through one task, which keeps their order.
+        let (live_tx, live_rx) = mpsc::channel(1024);
+        tokio::spawn(notifications::forward(bus.clone(), live_rx));
+        let announcer = Announcer::new(relay_wake.clone(), Some(live_tx));
+        let streams = Streams::new(
+            db.clone(),
+            bus.clone(),
+            config.sse_max_streams_per_seller,
+            shutdown.clone(),
+        );
         let products = ProductService::new(
             db.clone(),
             config.idempotency_ttl(),
@@ -126,6 +168,9 @@ impl AppState {
             rate_limits,
             kafka,
             relay_wake,
+            streams,
+            bus,
+            shutdown,
         })
     }
 }

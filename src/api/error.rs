@@ -29,6 +29,7 @@ pub mod codes {
     pub const IDEMPOTENCY_KEY_REUSED: &str = "IDEMPOTENCY_KEY_REUSED";
     pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
     pub const RATE_LIMIT_EXCEEDED: &str = "RATE_LIMIT_EXCEEDED";
+    pub const TOO_MANY_STREAMS: &str = "TOO_MANY_STREAMS";
     pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
 }
 

@@ -68,11 +68,22 @@ impl RateLimits {
         if !path.starts_with("/api/") || path == "/api/openapi.json" {
             return None;
         }
+        // Browsers' EventSource cannot set headers: the event stream also takes `sellerId`.
+        let from_query = || {
+            let query = req.uri().query().unwrap_or_default();
+            serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+                .ok()?
+                .into_iter()
+                .find(|(k, _)| k == "sellerId")
+                .map(|(_, v)| v)
+        };
         let seller = req
             .headers()
             .get("x-seller-id")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| SellerId::parse(v).ok());
+            .map(str::to_string)
+            .or_else(|| (path == "/api/events/stream").then(from_query).flatten())
+            .and_then(|v| SellerId::parse(&v).ok());
         let Some(seller) = seller else {
             let client = req
                 .remote_addr()

@@ -4,6 +4,7 @@
 pub mod cursor;
 pub mod events;
 pub mod idempotency;
+pub mod notifications;
 pub mod products;
 pub mod relay;
 pub mod write;

@@ -86,6 +86,11 @@ pub async fn fresh_database(backend: Backend) -> String {
 }
 
 impl TestApp {
+    /// Starts the graceful shutdown, as SIGTERM would.
+    pub fn shut_down(&self) {
+        self.shutdown.cancel();
+    }
+
     pub async fn spawn(backend: Backend) -> Self {
         Self::spawn_with(backend, &[]).await
     }

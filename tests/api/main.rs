@@ -9,6 +9,7 @@ mod adjustments;
 mod cli;
 mod conditional;
 mod errors;
+mod event_stream;
 mod events;
 mod idempotency;
 mod kafka_broker_restart;

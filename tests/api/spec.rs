@@ -160,9 +160,10 @@ fn operation(op: &Value, global_security: &Value) -> Value {
         }
         responses.insert(status, json!({ "description": text(&r["description"]), "content": content(&r["content"]), "headers": headers }));
     }
-    let security = match op.get("security") {
-        Some(s) => s.clone(),
-        None => global_security.clone(),
+    // An empty requirement list and none at all both mean "no authentication".
+    let security = match op.get("security").unwrap_or(global_security) {
+        Value::Array(list) if list.is_empty() => Value::Null,
+        other => other.clone(),
     };
     let body = match op.get("requestBody") {
         Some(b) => json!({ "required": flag(&b["required"]), "content": content(&b["content"]) }),
@@ -200,13 +201,15 @@ fn canonical(raw: &Value) -> Value {
         .into_iter()
         .map(|(k, s)| (k, json!({ "type": s["type"], "in": s["in"], "name": s["name"], "description": text(&s["description"]) })))
         .collect::<Map<_, _>>();
-    let tags: Vec<Value> = doc["tags"]
+    // poem-openapi lists tags by name; their order carries no meaning.
+    let mut tags: Vec<Value> = doc["tags"]
         .as_array()
         .cloned()
         .unwrap_or_default()
         .iter()
         .map(|t| json!({ "name": t["name"], "description": text(&t["description"]) }))
         .collect();
+    tags.sort_by_key(|t| t["name"].as_str().unwrap_or_default().to_string());
     let servers: Vec<Value> = doc["servers"]
         .as_array()
         .cloned()

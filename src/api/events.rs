@@ -1,0 +1,142 @@
+//! Handler of the `Events` operation: the seller's Server-Sent Events stream.
+
+// A Problem is built at most once per request, on the way out; boxing it buys nothing.
+#![expect(clippy::result_large_err)]
+
+use std::{collections::HashSet, time::Duration};
+
+use futures::StreamExt;
+use poem::{http::StatusCode, web::sse::Event};
+use serde_json::json;
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::{
+    api::{
+        error::{codes, Problem},
+        generated::{EventsHandlers, SubscribeToEventsResponse},
+        sse::SseBody,
+        Api,
+    },
+    domain::{SellerId, SellerIdError},
+    service::{
+        events::EventType,
+        notifications::{Frame, StreamError},
+    },
+};
+
+fn seller(header: Option<String>, query: Option<String>) -> Result<SellerId, Problem> {
+    let Some(raw) = header.or(query) else {
+        return Err(Problem::new(
+            StatusCode::UNAUTHORIZED,
+            codes::MISSING_SELLER_ID,
+            "X-Seller-Id header (or sellerId query parameter) required",
+        ));
+    };
+    SellerId::parse(&raw).map_err(|e: SellerIdError| {
+        Problem::new(
+            StatusCode::UNAUTHORIZED,
+            codes::INVALID_SELLER_ID,
+            format!("Invalid seller identifier: {e}"),
+        )
+    })
+}
+
+fn last_event_id(raw: Option<String>) -> Result<Option<i64>, Problem> {
+    raw.map(|v| {
+        v.trim().parse::<i64>().map_err(|_| {
+            Problem::validation(
+                "Last-Event-ID",
+                "type(integer)",
+                json!(v),
+                "Invalid Last-Event-ID: an event id is an integer".to_string(),
+            )
+        })
+    })
+    .transpose()
+}
+
+fn types(raw: Option<String>) -> Result<Option<HashSet<String>>, Problem> {
+    let Some(raw) = raw else { return Ok(None) };
+    raw.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| match EventType::parse(t) {
+            Some(kind) => Ok(kind.as_str().to_string()),
+            None => Err(Problem::validation(
+                "types",
+                "enum(ProductCreated,ProductUpdated,ProductDeleted,LowStockWarning)",
+                json!(t),
+                format!("Invalid parameter `types`: unknown event type {t}"),
+            )),
+        })
+        .collect::<Result<HashSet<_>, _>>()
+        .map(Some)
+}
+
+/// The SSE frames of one stream frame.
+fn frames(frame: Frame, seller: &str, retry_ms: u64) -> Vec<Event> {
+    match frame {
+        Frame::Connected => vec![
+            Event::retry(retry_ms),
+            Event::message(json!({ "type": "connected", "sellerId": seller }).to_string())
+                .event_type("connected"),
+        ],
+        Frame::Event(n) => vec![Event::message(n.body.clone())
+            .id(n.id.to_string())
+            .event_type(n.event_type.clone())],
+        Frame::Reset { last_event_id } => vec![Event::message(
+            json!({
+                "type": "reset",
+                "lastEventId": last_event_id.to_string(),
+                "message": "Events after this id are no longer kept; refetch the products.",
+            })
+            .to_string(),
+        )
+        .event_type("reset")],
+        Frame::Shutdown => vec![
+            Event::retry(retry_ms),
+            Event::message(json!({ "type": "shutdown" }).to_string()).event_type("shutdown"),
+        ],
+    }
+}
+
+impl EventsHandlers for Api {
+    async fn subscribe_to_events(
+        &self,
+        x_seller_id: Option<String>,
+        seller_id: Option<String>,
+        last_event_id_header: Option<String>,
+        last_event_id_query: Option<String>,
+        types_filter: Option<String>,
+    ) -> Result<SubscribeToEventsResponse, Problem> {
+        let seller = seller(x_seller_id, seller_id)?;
+        let resume = last_event_id(last_event_id_header.or(last_event_id_query))?;
+        let types = types(types_filter)?;
+        let config = &self.state.config;
+        let (retry_ms, heartbeat) = (
+            config.sse_retry_ms,
+            Duration::from_secs(config.sse_heartbeat_secs),
+        );
+        let name = seller.as_str().to_string();
+        let rx = self
+            .state
+            .streams
+            .open(seller, resume, types)
+            .map_err(|e| match e {
+                StreamError::TooManyStreams(max) => Problem::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    codes::TOO_MANY_STREAMS,
+                    format!("A seller may hold at most {max} event streams at once"),
+                ),
+                StreamError::Database(e) => {
+                    Problem::from(crate::service::products::ProductError::Database(e))
+                }
+            })?;
+        let events = ReceiverStream::new(rx)
+            .flat_map(move |frame| futures::stream::iter(frames(frame, &name, retry_ms)))
+            .boxed();
+        Ok(SubscribeToEventsResponse::Ok(SseBody::new(
+            events, heartbeat,
+        )))
+    }
+}

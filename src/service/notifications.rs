@@ -1,0 +1,281 @@
+//! Live notifications: committed outbox rows become [`Notification`]s on the event bus, and
+//! each SSE connection turns the bus plus the outbox into one ordered stream for one seller.
+//!
+//! A stream subscribes to the bus before it reads the outbox, so nothing committed between the
+//! replay and going live is missed; every notification at or below the last id sent is
+//! skipped, so nothing is sent twice. A stream that falls behind the bus (or whose Redis
+//! subscription was re-established) resynchronises from the outbox instead of blocking others.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex, PoisonError},
+};
+
+use sea_orm::{DatabaseConnection, DbErr};
+use serde_json::{json, Value};
+use tokio::sync::{broadcast::error::RecvError, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    domain::SellerId,
+    entity::outbox::Model as OutboxRow,
+    infra::event_bus::{AnyBus, Notification},
+    repository,
+};
+
+/// Rows read per replay query.
+const REPLAY_PAGE: u64 = 500;
+
+/// A frame of one seller's stream.
+#[derive(Debug, Clone)]
+pub enum Frame {
+    Connected,
+    Event(Arc<Notification>),
+    /// The resume point is older than what the outbox keeps: refetch.
+    Reset {
+        last_event_id: i64,
+    },
+    Shutdown,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error("seller already holds {0} event streams")]
+    TooManyStreams(usize),
+    #[error(transparent)]
+    Database(#[from] DbErr),
+}
+
+fn sentence(event_type: &str, data: &Value) -> String {
+    let name = data["name"].as_str().unwrap_or("product");
+    match event_type {
+        "ProductCreated" => format!("New product: {name}"),
+        "ProductDeleted" => format!("Product deleted: {name}"),
+        "LowStockWarning" => format!("Low stock: {name} ({} left)", data["quantity"]),
+        _ => format!("Product updated: {name}"),
+    }
+}
+
+/// The SSE `data` of an outbox row: `{id, type, message, data, timestamp}`.
+pub fn notification(row: &OutboxRow) -> Notification {
+    let payload: Value = serde_json::from_str(&row.payload).unwrap_or(Value::Null);
+    let body = json!({
+        "id": row.id.to_string(),
+        "type": row.event_type,
+        "message": sentence(&row.event_type, &payload["data"]),
+        "data": payload["data"],
+        "timestamp": payload["timestamp"],
+    });
+    Notification {
+        id: row.id,
+        seller_id: row.seller_id.clone(),
+        event_type: row.event_type.clone(),
+        body: body.to_string(),
+    }
+}
+
+/// Publishes committed rows to the bus, in commit-announcement order, until shutdown.
+pub async fn forward(bus: Arc<AnyBus>, mut committed: mpsc::Receiver<Vec<OutboxRow>>) {
+    while let Some(rows) = committed.recv().await {
+        let batch = rows.iter().map(notification).collect();
+        if let Err(e) = bus.publish(batch).await {
+            // Streams notice nothing; they catch up from the outbox on their next resync.
+            tracing::warn!(error = %e, "live notifications not delivered to the bus");
+        }
+    }
+}
+
+/// Opens streams and keeps count of them per seller.
+#[derive(Clone)]
+pub struct Streams {
+    db: DatabaseConnection,
+    bus: Arc<AnyBus>,
+    max_per_seller: usize,
+    open: Arc<Mutex<HashMap<String, usize>>>,
+    shutdown: CancellationToken,
+}
+
+/// Releases a seller's stream slot when the stream ends, however it ends.
+struct Slot {
+    seller: String,
+    open: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = open.get_mut(&self.seller) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.seller);
+            }
+        }
+    }
+}
+
+impl Streams {
+    pub fn new(
+        db: DatabaseConnection,
+        bus: Arc<AnyBus>,
+        max_per_seller: usize,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self {
+            db,
+            bus,
+            max_per_seller,
+            open: Arc::new(Mutex::new(HashMap::new())),
+            shutdown,
+        }
+    }
+
+    fn claim(&self, seller: &SellerId) -> Result<Slot, StreamError> {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = open.entry(seller.as_str().to_string()).or_insert(0);
+        if *n >= self.max_per_seller {
+            return Err(StreamError::TooManyStreams(self.max_per_seller));
+        }
+        *n += 1;
+        Ok(Slot {
+            seller: seller.as_str().to_string(),
+            open: self.open.clone(),
+        })
+    }
+
+    /// A stream of `seller`'s frames, resuming after `last_event_id` when given, keeping only
+    /// `types` when given. It ends when the client goes away or the server shuts down.
+    pub fn open(
+        &self,
+        seller: SellerId,
+        last_event_id: Option<i64>,
+        types: Option<HashSet<String>>,
+    ) -> Result<mpsc::Receiver<Frame>, StreamError> {
+        let slot = self.claim(&seller)?;
+        // Subscribe before reading the outbox: what commits meanwhile waits in the receiver.
+        let live = self.bus.subscribe();
+        let epoch = self.bus.subscription_epoch();
+        let (tx, rx) = mpsc::channel(256);
+        let task = StreamTask {
+            db: self.db.clone(),
+            seller,
+            types,
+            tx,
+            last: last_event_id.unwrap_or(0),
+        };
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            if let Err(e) = task.run(last_event_id, live, epoch, shutdown).await {
+                tracing::warn!(error = %e, "event stream ended early");
+            }
+        });
+        Ok(rx)
+    }
+}
+
+struct StreamTask {
+    db: DatabaseConnection,
+    seller: SellerId,
+    types: Option<HashSet<String>>,
+    tx: mpsc::Sender<Frame>,
+    /// The last event id sent (or the client's resume point).
+    last: i64,
+}
+
+/// The client went away: stop quietly.
+struct Gone;
+
+impl StreamTask {
+    async fn send(&mut self, frame: Frame) -> Result<(), Gone> {
+        self.tx.send(frame).await.map_err(|_| Gone)
+    }
+
+    fn wanted(&self, n: &Notification) -> bool {
+        n.seller_id == self.seller.as_str()
+            && n.id > self.last
+            && self
+                .types
+                .as_ref()
+                .is_none_or(|t| t.contains(&n.event_type))
+    }
+
+    async fn deliver(&mut self, n: Arc<Notification>) -> Result<(), Gone> {
+        if self.wanted(&n) {
+            self.last = n.id;
+            self.send(Frame::Event(n)).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends the seller's stored events after the last one sent.
+    async fn replay(&mut self) -> Result<Result<(), Gone>, DbErr> {
+        loop {
+            let rows =
+                repository::outbox::after(&self.db, &self.seller, self.last, REPLAY_PAGE).await?;
+            let done = (rows.len() as u64) < REPLAY_PAGE;
+            for row in rows {
+                let n = Arc::new(notification(&row));
+                // Filtered-out types still move the resume point on.
+                let wanted = self.wanted(&n);
+                self.last = row.id;
+                if wanted && self.send(Frame::Event(n)).await.is_err() {
+                    return Ok(Err(Gone));
+                }
+            }
+            if done {
+                return Ok(Ok(()));
+            }
+        }
+    }
+
+    async fn run(
+        mut self,
+        resume: Option<i64>,
+        mut live: tokio::sync::broadcast::Receiver<Arc<Notification>>,
+        mut epoch: tokio::sync::watch::Receiver<u64>,
+        shutdown: CancellationToken,
+    ) -> Result<(), DbErr> {
+        if self.send(Frame::Connected).await.is_err() {
+            return Ok(());
+        }
+        if let Some(after) = resume {
+            let first = repository::outbox::first_id(&self.db).await?;
+            if first.is_some_and(|first| after + 1 < first) {
+                let frame = Frame::Reset {
+                    last_event_id: after,
+                };
+                if self.send(frame).await.is_err() {
+                    return Ok(());
+                }
+            }
+            if self.replay().await?.is_err() {
+                return Ok(());
+            }
+        }
+        let mut epoch_alive = true;
+        loop {
+            let outcome = tokio::select! {
+                () = shutdown.cancelled() => {
+                    let _ = self.send(Frame::Shutdown).await;
+                    return Ok(());
+                }
+                () = self.tx.closed() => return Ok(()),
+                changed = epoch.changed(), if epoch_alive => match changed {
+                    Ok(()) => self.replay().await?,
+                    Err(_) => {
+                        epoch_alive = false;
+                        Ok(())
+                    }
+                },
+                received = live.recv() => match received {
+                    Ok(n) => self.deliver(n).await,
+                    Err(RecvError::Lagged(_)) => self.replay().await?,
+                    Err(RecvError::Closed) => return Ok(()),
+                },
+            };
+            if outcome.is_err() {
+                return Ok(());
+            }
+        }
+    }
+}
