@@ -1,6 +1,7 @@
 //! The one integration test binary: every test spawns the real server on port 0 and talks
 //! HTTP to it. Database-backed tests run twice, on SQLite and on PostgreSQL.
 
+mod bus_support;
 mod helpers;
 mod kafka_support;
 mod redis_support;
@@ -9,6 +10,9 @@ mod adjustments;
 mod cli;
 mod conditional;
 mod errors;
+mod event_bus_memory;
+mod event_bus_reconnect;
+mod event_bus_redis;
 mod event_stream;
 mod events;
 mod idempotency;
