@@ -1056,6 +1056,9 @@ impl<'a> Generator<'a> {
             let doc = doc_attrs(Some(&resp.description));
             let mut fields = Vec::new();
             let mut content_type = None;
+            // Problem bodies are errors (a handler's `Err`); any other body, whatever its
+            // status, is an outcome the handler returns (a health report's 503, say).
+            let mut is_problem = false;
             match resp.content.len() {
                 0 => {}
                 1 => {
@@ -1090,10 +1093,11 @@ impl<'a> Generator<'a> {
                             "application/problem+json" => content_type = Some(media.clone()),
                             _ => return err(&cptr, "only application/json, application/problem+json and (for success) text/event-stream responses are supported"),
                         }
-                        if code >= 400 && name != PROBLEM {
+                        is_problem = name == PROBLEM;
+                        if is_problem && code < 400 {
                             return err(
                                 &format!("{cptr}/schema"),
-                                format!("error responses must carry the `{PROBLEM}` schema"),
+                                format!("`{PROBLEM}` is for 4xx and 5xx responses"),
                             );
                         }
                         let ty = type_ident(name);
@@ -1110,7 +1114,7 @@ impl<'a> Generator<'a> {
             if code >= 400 && fields.is_empty() {
                 return err(
                     &rptr,
-                    format!("error responses must carry the `{PROBLEM}` schema"),
+                    format!("error responses must carry a body, normally the `{PROBLEM}` schema"),
                 );
             }
             let mut attrs = vec![quote!(status = #code)];
@@ -1126,8 +1130,8 @@ impl<'a> Generator<'a> {
                             "x-set-by accepts only `middleware`",
                         )
                     }
-                    None if code >= 400 => {
-                        return err(&hptr, "error responses carry only headers with `x-set-by: middleware`: handlers return a Problem");
+                    None if is_problem => {
+                        return err(&hptr, "Problem responses carry only headers with `x-set-by: middleware`: handlers return a Problem");
                     }
                     None => fields.push(self.response_header(hname, header, &hptr)?),
                 }
@@ -1136,7 +1140,7 @@ impl<'a> Generator<'a> {
                 attrs.push(quote!(content_type = #ct));
             }
             let v = quote!(#doc #[oai(#(#attrs),*)] #variant(#(#fields),*));
-            if code >= 400 {
+            if is_problem {
                 has_500 |= code == 500;
                 err_arms.push(quote!(::std::result::Result::Ok(#code) => Self::#variant(::poem_openapi::payload::Json(problem))));
                 err_variants.push(v);

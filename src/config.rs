@@ -41,6 +41,10 @@ pub struct Config {
     /// Default 24.
     #[serde(default = "defaults::idempotency_ttl_hours")]
     pub idempotency_ttl_hours: u64,
+    /// `SHUTDOWN_DELAY_SECS`: after SIGTERM, readiness turns 503 at once but new connections
+    /// are still accepted this long, so load balancers stop routing first. Default 2.
+    #[serde(default = "defaults::shutdown_delay_secs")]
+    pub shutdown_delay_secs: u64,
     /// `SHUTDOWN_TIMEOUT_SECS`: how long in-flight requests may take after SIGTERM. Default 25.
     #[serde(default = "defaults::shutdown_timeout_secs")]
     pub shutdown_timeout_secs: u64,
@@ -134,6 +138,9 @@ mod defaults {
     }
     pub fn shutdown_timeout_secs() -> u64 {
         25
+    }
+    pub fn shutdown_delay_secs() -> u64 {
+        2
     }
     pub fn low_stock_threshold() -> i32 {
         10
@@ -314,6 +321,9 @@ impl Config {
                 &self.idempotency_ttl_hours,
             );
         }
+        if self.shutdown_delay_secs > 60 {
+            return bad("SHUTDOWN_DELAY_SECS", "0..=60", &self.shutdown_delay_secs);
+        }
         if !(1..=3600).contains(&self.shutdown_timeout_secs) {
             return bad(
                 "SHUTDOWN_TIMEOUT_SECS",
@@ -366,6 +376,51 @@ impl Config {
     }
 }
 
+/// The environment variables `Config` reads, from its own deserializer: the list cannot drift
+/// from the struct. Used to keep `.env.example` and `compose.yaml` honest.
+pub fn variables() -> Vec<String> {
+    use serde::de::{self, Visitor};
+
+    #[derive(Debug)]
+    struct Fields(Vec<&'static str>);
+    #[derive(Debug)]
+    struct Stop;
+    impl std::fmt::Display for Stop {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("field names collected")
+        }
+    }
+    impl std::error::Error for Stop {}
+    impl de::Error for Stop {
+        fn custom<T: std::fmt::Display>(_: T) -> Self {
+            Stop
+        }
+    }
+    impl<'de> de::Deserializer<'de> for &mut Fields {
+        type Error = Stop;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Stop> {
+            Err(Stop)
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Stop> {
+            self.0.extend(fields);
+            Err(Stop)
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+            identifier ignored_any
+        }
+    }
+    let mut fields = Fields(Vec::new());
+    let _ = Config::deserialize(&mut fields);
+    fields.0.iter().map(|f| f.to_ascii_uppercase()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -403,5 +458,26 @@ mod tests {
             let err = Config::from_vars(vars(&[(var, value)])).expect_err(var);
             assert!(err.0.contains(named), "{var}={value}: {err}");
         }
+    }
+}
+
+#[cfg(test)]
+mod env_example {
+    use super::variables;
+
+    /// `.env.example` documents exactly the variables the config reads.
+    #[test]
+    fn env_example_matches_the_config() {
+        let text = include_str!("../.env.example");
+        let mut documented: Vec<String> = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .filter_map(|l| l.split_once('=').map(|(k, _)| k.trim().to_string()))
+            .collect();
+        documented.sort();
+        let mut read = variables();
+        read.sort();
+        assert!(read.len() > 10, "introspection found the fields: {read:?}");
+        assert_eq!(documented, read);
     }
 }

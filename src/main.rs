@@ -8,9 +8,10 @@ use product_api::{
     telemetry,
 };
 
-const USAGE: &str = "usage: product-api [serve | migrate]
-  serve    run the HTTP server (default)
-  migrate  apply pending database migrations and exit
+const USAGE: &str = "usage: product-api [serve | migrate | healthcheck]
+  serve        run the HTTP server (default)
+  migrate      apply pending database migrations and exit
+  healthcheck  exit 0 if the server on $PORT is ready (for container health checks)
 Configuration comes from environment variables; see .env.example.";
 
 #[tokio::main]
@@ -27,9 +28,18 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(config.log_format());
+    if command.as_deref() != Some("healthcheck") {
+        telemetry::init(config.log_format());
+    }
     match command.as_deref() {
         None | Some("serve") => serve(config).await,
+        Some("healthcheck") => match startup::healthcheck(config.port).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("product-api: not ready: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Some("migrate") => match startup::migrate(&config).await {
             Ok(()) => {
                 tracing::info!("migrations applied");

@@ -38,6 +38,32 @@ pub async fn migrate(config: &Config) -> Result<(), DbErr> {
     Migrator::up(&db, None).await
 }
 
+/// Asks the local server for `/health/ready` with a bare HTTP/1.1 request, so the image needs
+/// no curl; what `product-api healthcheck` runs.
+pub async fn healthcheck(port: u16) -> Result<(), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        stream
+            .write_all(
+                b"GET /health/ready HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            )
+            .await?;
+        let mut head = vec![0; 64];
+        let n = stream.read(&mut head).await?;
+        head.truncate(n);
+        Ok::<_, std::io::Error>(String::from_utf8_lossy(&head).into_owned())
+    };
+    let head = tokio::time::timeout(Duration::from_secs(3), exchange)
+        .await
+        .map_err(|_| "no answer within 3 s".to_string())?
+        .map_err(|e| e.to_string())?;
+    match head.split_whitespace().nth(1) {
+        Some("200") => Ok(()),
+        other => Err(format!("status {}", other.unwrap_or("unknown"))),
+    }
+}
+
 impl Application {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let db = crate::state::connect(&config).await?;
@@ -87,13 +113,17 @@ impl Application {
         });
         let timeout = self.state.config.shutdown_timeout();
         let app = api::app(self.state.clone());
+        let delay = Duration::from_secs(self.state.config.shutdown_delay_secs);
         let stop = async move {
             tokio::select! {
                 () = signal => {}
                 () = token.cancelled() => {}
             }
-            tracing::info!("shutting down");
+            // Readiness turns 503 and streams say goodbye now; new connections are still
+            // accepted for `delay`, while load balancers notice, then in-flight requests finish.
             token.cancel();
+            tracing::info!(delay = ?delay, "shutting down");
+            tokio::time::sleep(delay).await;
         };
         let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, stop, Some(timeout))

@@ -17,6 +17,7 @@ use crate::{
         RedisRateLimiter, RedisRateLimiterConfig,
     },
     service::{
+        health::Health,
         notifications::{self, Streams},
         products::ProductService,
         write::Announcer,
@@ -40,6 +41,7 @@ pub struct AppState {
     pub bus: Arc<AnyBus>,
     /// Cancelled at shutdown; every background task and stream watches it.
     pub shutdown: CancellationToken,
+    pub health: Health,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -161,6 +163,15 @@ impl AppState {
         );
         let rate_limits = rate_limits(&config)?;
         let kafka = kafka(&config)?;
+        let health = Health {
+            db: db.clone(),
+            kafka: kafka.clone(),
+            bus: bus.clone(),
+            limiter: rate_limits.as_ref().map(|r| r.limiter.clone()),
+            redis_configured: config.redis_url.is_some(),
+            started: std::time::Instant::now(),
+            shutdown: shutdown.clone(),
+        };
         Ok(Self {
             config: Arc::new(config),
             db,
@@ -171,6 +182,7 @@ impl AppState {
             streams,
             bus,
             shutdown,
+            health,
         })
     }
 }

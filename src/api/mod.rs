@@ -5,6 +5,7 @@ pub mod decimal;
 pub mod error;
 pub mod etag;
 pub mod events;
+pub mod health;
 pub mod problem_layer;
 pub mod products;
 pub mod rate_limit_layer;
@@ -38,8 +39,8 @@ pub fn app(state: AppState) -> impl Endpoint {
     let docs = service.swagger_ui();
     Route::new()
         .at("/api/openapi.json", spec)
-        .nest("/api", service)
         .nest("/docs", docs)
+        .nest("/", service)
         .with(problem_layer::ProblemLayer::new(json_limit))
         .with(limits)
         // A panic is a bug: answer 500 problem+json rather than dropping the connection.
@@ -48,10 +49,9 @@ pub fn app(state: AppState) -> impl Endpoint {
         }))
 }
 
-/// The spec template `path` matches (under the `/api` server URL) and the raw values of its
-/// variables in order.
+/// The spec template `path` matches and the raw values of its variables in order.
 pub(crate) fn route_of(path: &str) -> Option<(&'static str, Vec<(&'static str, &str)>)> {
-    let segments: Vec<&str> = path.strip_prefix("/api")?.split('/').collect();
+    let segments: Vec<&str> = path.split('/').collect();
     generated::PATHS.iter().find_map(|template| {
         let parts: Vec<&str> = template.split('/').collect();
         if parts.len() != segments.len() {

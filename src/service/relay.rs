@@ -87,6 +87,10 @@ pub fn record(row: &Row) -> OutgoingRecord {
 impl Relay {
     /// Publishes until shutdown; on shutdown it makes one last attempt and returns.
     pub async fn run(self, shutdown: CancellationToken) {
+        // Connecting creates missing topics, so they exist from the start.
+        if let Err(e) = self.publisher.check().await {
+            tracing::warn!(error = %e, "Kafka is not reachable yet; events wait in the outbox");
+        }
         let mut backoff = Duration::from_millis(100);
         loop {
             match self.drain().await {

@@ -105,6 +105,7 @@ impl TestApp {
             ("DATABASE_MAX_CONNECTIONS", "10"),
             ("LOG_FORMAT", "pretty"),
             ("RATE_LIMIT_STANDARD", "1000000"),
+            ("SHUTDOWN_DELAY_SECS", "0"),
         ];
         let overridden = |k: &str| extra.iter().any(|(e, _)| *e == k);
         let vars: Vec<(String, String)> = defaults

@@ -18,6 +18,7 @@ mod events;
 mod idempotency;
 mod kafka_broker_restart;
 mod kafka_publisher;
+mod operations;
 mod pagination;
 mod products;
 mod rate_limiter;

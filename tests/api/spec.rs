@@ -307,6 +307,6 @@ fn the_comparison_sees_a_dropped_constraint() {
     differences("", &canonical(&file), &canonical(&altered), &mut diffs);
     assert_eq!(
         diffs,
-        vec!["/paths//products/post/requestBody/content/application/json/properties/name/maxLength: file=255.0 served=null"]
+        vec!["/paths//api/products/post/requestBody/content/application/json/properties/name/maxLength: file=255.0 served=null"]
     );
 }

@@ -1,0 +1,249 @@
+//! Operations: health endpoints against real dependencies, and a graceful SIGTERM under load.
+
+use std::{
+    collections::BTreeSet,
+    process::{Command, Stdio},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use reqwest::{Method, StatusCode};
+use sea_orm::{ConnectionTrait, Database, Statement};
+use serde_json::{json, Value};
+
+use crate::helpers::{fresh_database, id_of, postgres_admin_url, product, Backend, TestApp};
+
+async fn get(app: &TestApp, path: &str) -> (StatusCode, Value) {
+    let resp = app
+        .request(Method::GET, path, None)
+        .send()
+        .await
+        .expect("sent");
+    let status = resp.status();
+    (status, resp.json().await.expect("JSON"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_reports_every_component() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let (status, live) = get(&app, "/health/live").await;
+    assert_eq!((status, live), (StatusCode::OK, json!({ "status": "ok" })));
+
+    let (status, report) = get(&app, "/health").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(report["status"], "ok");
+    assert_eq!(report["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(report["components"]["database"]["status"], "up");
+    assert_eq!(report["components"]["redis"]["status"], "disabled");
+    assert_eq!(report["components"]["kafka"]["status"], "disabled");
+    assert_eq!(report["components"]["outbox"]["status"], "up");
+    assert!(report["components"]["database"]["latency_ms"].is_i64());
+    assert_eq!(get(&app, "/health/ready").await.0, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_redis_and_kafka_degrade_but_stay_ready() {
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+        l.local_addr().expect("addr").port()
+    };
+    let (redis, kafka) = (
+        format!("redis://127.0.0.1:{closed}"),
+        format!("127.0.0.1:{closed}"),
+    );
+    let app = TestApp::spawn_with(
+        Backend::Postgres,
+        &[("REDIS_URL", &redis), ("KAFKA_BROKERS", &kafka)],
+    )
+    .await;
+    let started = Instant::now();
+    let (status, report) = get(&app, "/health/ready").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "checks are bounded"
+    );
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["status"], "degraded");
+    assert_eq!(report["components"]["redis"]["status"], "down");
+    assert_eq!(report["components"]["kafka"]["status"], "down");
+    assert!(report["components"]["kafka"]["detail"].is_string());
+    // Writes still succeed: the outbox keeps the events for later.
+    let p = app.create_ok("seller-ops", &product(json!({}))).await;
+    let (_, report) = get(&app, "/health").await;
+    assert!(
+        report["components"]["outbox"]["backlog"]
+            .as_i64()
+            .is_some_and(|b| b >= 1),
+        "{report}"
+    );
+    assert!(id_of(&p) > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_database_makes_the_server_unready() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let name = app.db_url.rsplit('/').next().expect("db name").to_string();
+    let admin = Database::connect(postgres_admin_url())
+        .await
+        .expect("admin");
+    admin
+        .execute_unprepared(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .await
+        .expect("drop");
+    let (status, report) = get(&app, "/health/ready").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{report}");
+    assert_eq!(report["status"], "unavailable");
+    assert!(report["reason"]
+        .as_str()
+        .is_some_and(|r| r.starts_with("database unavailable")));
+    assert_eq!(
+        get(&app, "/health/live").await.0,
+        StatusCode::OK,
+        "still alive"
+    );
+}
+
+/// SIGTERM under a steady stream of writes: readiness turns 503 at once, every request that
+/// was answered got a complete response, the process exits 0 in time, and every acknowledged
+/// write is stored with its event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_finishes_what_it_accepted() {
+    let db_url = fresh_database(Backend::Postgres).await;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+        l.local_addr().expect("addr").port()
+    };
+    let mut server = Command::new(env!("CARGO_BIN_EXE_product-api"))
+        .env("PORT", port.to_string())
+        .env("HOST", "127.0.0.1")
+        .env("DATABASE_URL", &db_url)
+        .env("RATE_LIMIT_ENABLED", "false")
+        .env("SHUTDOWN_DELAY_SECS", "1")
+        .env("SHUTDOWN_TIMEOUT_SECS", "10")
+        .env("LOG_FORMAT", "json")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("server starts");
+    let base = format!("http://127.0.0.1:{port}");
+    // A new connection per request: after the listener closes, refusals are clean.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
+    for _ in 0..100 {
+        if client
+            .get(format!("{base}/health/live"))
+            .send()
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let acknowledged = Arc::new(std::sync::Mutex::new(Vec::new()));
+    // Requests that failed after connecting: the kernel had queued the connection, but was it
+    // handled? If the server processed one, its product exists and its response was lost.
+    let unanswered = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (client, base) = (client.clone(), base.clone());
+            let (acknowledged, unanswered) = (acknowledged.clone(), unanswered.clone());
+            tokio::spawn(async move {
+                for i in 0.. {
+                    let name = format!("W{w}-{i}");
+                    let sent = client
+                        .post(format!("{base}/api/products"))
+                        .header("X-Seller-Id", "seller-term")
+                        .json(&product(json!({ "name": name })))
+                        .send()
+                        .await;
+                    match sent {
+                        Ok(resp) => {
+                            assert_eq!(resp.status(), StatusCode::CREATED);
+                            let body: Value = resp.json().await.expect("a complete response");
+                            acknowledged.lock().expect("lock").push(id_of(&body));
+                        }
+                        Err(e) if e.is_connect() => return,
+                        Err(_) => {
+                            unanswered.lock().expect("lock").push(name);
+                            return;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let term = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    let signalled = Instant::now();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let ready = client
+        .get(format!("{base}/health/ready"))
+        .send()
+        .await
+        .expect("still accepting");
+    assert_eq!(
+        ready.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "readiness turns 503 at once"
+    );
+
+    for writer in writers {
+        writer.await.expect("writer finished cleanly");
+    }
+    let status = loop {
+        if let Some(status) = server.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            signalled.elapsed() < Duration::from_secs(15),
+            "exits within the timeout"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "exit status {status:?}");
+
+    let acknowledged = acknowledged.lock().expect("lock").clone();
+    assert!(
+        acknowledged.len() > 10,
+        "load was running: {}",
+        acknowledged.len()
+    );
+    let db = Database::connect(&db_url).await.expect("database");
+    let ids = |sql: &str| {
+        let db = &db;
+        let sql = sql.to_string();
+        async move {
+            db.query_all(Statement::from_string(db.get_database_backend(), sql))
+                .await
+                .expect("query")
+                .iter()
+                .map(|r| r.try_get_by_index::<i64>(0).expect("id"))
+                .collect::<BTreeSet<i64>>()
+        }
+    };
+    let stored = ids("SELECT id FROM products").await;
+    let with_event = ids("SELECT product_id FROM outbox WHERE event_type = 'ProductCreated'").await;
+    for id in &acknowledged {
+        assert!(stored.contains(id), "acknowledged product {id} is stored");
+        assert!(
+            with_event.contains(id),
+            "acknowledged product {id} has its event"
+        );
+    }
+    let unanswered = unanswered.lock().expect("lock").clone();
+    for name in unanswered {
+        let sql = format!("SELECT id FROM products WHERE name = '{name}'");
+        assert!(
+            ids(&sql).await.is_empty(),
+            "{name} was processed but its response was lost"
+        );
+    }
+}
