@@ -41,6 +41,13 @@ pub struct Config {
     /// Default 24.
     #[serde(default = "defaults::idempotency_ttl_hours")]
     pub idempotency_ttl_hours: u64,
+    /// `IDLE_TIMEOUT_SECS`: a connection with no request in flight for this long is closed, so
+    /// idle or stalled clients cannot hold connections forever. Default 60.
+    #[serde(default = "defaults::idle_timeout_secs")]
+    pub idle_timeout_secs: u64,
+    /// `CORS_ALLOWED_ORIGINS`: comma-separated origins allowed to call the API from a browser.
+    /// Unset: no CORS headers (same-origin only).
+    pub cors_allowed_origins: Option<String>,
     /// `SHUTDOWN_DELAY_SECS`: after SIGTERM, readiness turns 503 at once but new connections
     /// are still accepted this long, so load balancers stop routing first. Default 2.
     #[serde(default = "defaults::shutdown_delay_secs")]
@@ -141,6 +148,9 @@ mod defaults {
     }
     pub fn shutdown_delay_secs() -> u64 {
         2
+    }
+    pub fn idle_timeout_secs() -> u64 {
+        60
     }
     pub fn low_stock_threshold() -> i32 {
         10
@@ -321,6 +331,21 @@ impl Config {
                 &self.idempotency_ttl_hours,
             );
         }
+        if !(1..=3600).contains(&self.idle_timeout_secs) {
+            return bad("IDLE_TIMEOUT_SECS", "1..=3600", &self.idle_timeout_secs);
+        }
+        if let Some(origins) = &self.cors_allowed_origins {
+            let valid = origins.split(',').map(str::trim).all(|o| {
+                (o.starts_with("http://") || o.starts_with("https://")) && !o.ends_with('/')
+            });
+            if !valid {
+                return bad(
+                    "CORS_ALLOWED_ORIGINS",
+                    "comma-separated origins like https://shop.example",
+                    origins,
+                );
+            }
+        }
         if self.shutdown_delay_secs > 60 {
             return bad("SHUTDOWN_DELAY_SECS", "0..=60", &self.shutdown_delay_secs);
         }
@@ -348,6 +373,16 @@ impl Config {
     /// Whether requests are admitted while the rate limiter's store is unreachable.
     pub fn rate_limit_fails_open(&self) -> bool {
         self.rate_limit_failure_mode_raw.as_deref() != Some("closed")
+    }
+
+    /// `CORS_ALLOWED_ORIGINS` as a list.
+    pub fn cors_origins(&self) -> Vec<String> {
+        self.cors_allowed_origins
+            .iter()
+            .flat_map(|o| o.split(','))
+            .map(|o| o.trim().to_string())
+            .filter(|o| !o.is_empty())
+            .collect()
     }
 
     pub fn outbox_retention(&self) -> Duration {

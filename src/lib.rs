@@ -10,6 +10,8 @@ pub mod domain;
 pub mod entity;
 /// Adapters to external systems behind small traits, each with an in-process twin.
 pub mod infra;
+/// Prometheus metrics.
+pub mod metrics;
 /// SeaORM queries, always scoped to one seller.
 pub mod repository;
 /// Business rules and transactions.

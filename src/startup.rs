@@ -108,6 +108,7 @@ impl Application {
                 wake: self.state.relay_wake.clone(),
                 batch_size: self.state.config.outbox_batch_size,
                 sweep: Duration::from_millis(self.state.config.outbox_sweep_ms),
+                metrics: self.state.metrics.clone(),
             };
             tokio::spawn(relay.run(token.clone()))
         });
@@ -126,6 +127,7 @@ impl Application {
             tokio::time::sleep(delay).await;
         };
         let served = Server::new_with_acceptor(self.acceptor)
+            .idle_timeout(Duration::from_secs(self.state.config.idle_timeout_secs))
             .run_with_graceful_shutdown(app, stop, Some(timeout))
             .await;
         self.state.shutdown.cancel();

@@ -16,6 +16,7 @@ use crate::{
         AnyLimiter, FailSafe, FailureMode, LimiterError, MemoryRateLimiter, Policy, PolicyClass,
         RedisRateLimiter, RedisRateLimiterConfig,
     },
+    metrics::Metrics,
     service::{
         health::Health,
         notifications::{self, Streams},
@@ -42,6 +43,7 @@ pub struct AppState {
     /// Cancelled at shutdown; every background task and stream watches it.
     pub shutdown: CancellationToken,
     pub health: Health,
+    pub metrics: Metrics,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +56,8 @@ pub enum WiringError {
     Kafka(#[from] KafkaError),
     #[error("event bus: {0}")]
     Bus(#[from] BusError),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
 }
 
 /// The live-event bus: Redis pub/sub across instances when `REDIS_URL` is set, else
@@ -87,7 +91,7 @@ fn kafka(config: &Config) -> Result<Option<Arc<KafkaPublisher>>, WiringError> {
 
 /// The rate limiter: Redis when `REDIS_URL` is set (limits shared by every instance),
 /// otherwise in-process; either way behind the configured failure mode.
-fn rate_limits(config: &Config) -> Result<Option<RateLimits>, WiringError> {
+fn rate_limits(config: &Config, metrics: &Metrics) -> Result<Option<RateLimits>, WiringError> {
     if !config.rate_limit_enabled {
         return Ok(None);
     }
@@ -108,6 +112,7 @@ fn rate_limits(config: &Config) -> Result<Option<RateLimits>, WiringError> {
     let second = Duration::from_secs(1);
     Ok(Some(RateLimits {
         limiter: Arc::new(limiter),
+        metrics: metrics.clone(),
         standard: Policy::new(PolicyClass::Standard, config.rate_limit_standard, second)?,
         bulk: Policy::new(
             PolicyClass::Bulk,
@@ -143,6 +148,7 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
 impl AppState {
     pub fn new(config: Config, db: DatabaseConnection) -> Result<Self, WiringError> {
         let shutdown = CancellationToken::new();
+        let metrics = Metrics::new()?;
         let relay_wake = Arc::new(Notify::new());
         let bus = Arc::new(bus(&config, &shutdown)?);
         // Committed events flow to the bus through one task, which keeps their order.
@@ -154,6 +160,7 @@ impl AppState {
             bus.clone(),
             config.sse_max_streams_per_seller,
             shutdown.clone(),
+            metrics.sse_connections.clone(),
         );
         let products = ProductService::new(
             db.clone(),
@@ -161,7 +168,7 @@ impl AppState {
             config.low_stock_threshold,
             announcer,
         );
-        let rate_limits = rate_limits(&config)?;
+        let rate_limits = rate_limits(&config, &metrics)?;
         let kafka = kafka(&config)?;
         let health = Health {
             db: db.clone(),
@@ -183,6 +190,7 @@ impl AppState {
             bus,
             shutdown,
             health,
+            metrics,
         })
     }
 }

@@ -9,6 +9,7 @@ pub mod health;
 pub mod problem_layer;
 pub mod products;
 pub mod rate_limit_layer;
+pub mod request_context;
 pub mod security;
 pub mod sse;
 pub mod validation;
@@ -19,10 +20,48 @@ pub mod generated {
     include!(concat!(env!("OUT_DIR"), "/api.rs"));
 }
 
-use poem::{middleware::CatchPanic, Endpoint, EndpointExt, IntoResponse, Route};
+use poem::{
+    http::Method,
+    middleware::{CatchPanic, Cors},
+    Endpoint, EndpointExt, IntoResponse, Route,
+};
 
 use crate::state::AppState;
 use rate_limit_layer::RateLimitLayer;
+use request_context::RequestContext;
+
+/// `/metrics`: the registry, with stored-state gauges read now (bounded, never hanging).
+async fn scrape_metrics(state: &AppState) -> poem::Response {
+    let report = tokio::time::timeout(std::time::Duration::from_secs(2), state.health.report());
+    if let Ok(report) = report.await {
+        state
+            .metrics
+            .outbox_backlog
+            .set(report.outbox.backlog.unwrap_or(0));
+        state
+            .metrics
+            .outbox_oldest_age
+            .set(report.outbox.oldest_age_secs.unwrap_or(0));
+    }
+    let (size, idle) = match sea_orm::ConnectionTrait::get_database_backend(&state.db) {
+        sea_orm::DatabaseBackend::Postgres => {
+            let pool = state.db.get_postgres_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+        _ => {
+            let pool = state.db.get_sqlite_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+    };
+    state.metrics.pool_connections.set(i64::from(size));
+    state
+        .metrics
+        .pool_idle
+        .set(i64::try_from(idle).unwrap_or(0));
+    poem::Response::builder()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
+}
 
 /// Implements every generated handler trait; each method delegates to one service call.
 #[derive(Clone)]
@@ -30,19 +69,53 @@ pub struct Api {
     state: AppState,
 }
 
-/// The whole HTTP application: `/api` operations, the served contract and Swagger UI.
+/// The whole HTTP application: `/api` operations, health, the served contract, Swagger UI and
+/// `/metrics`, inside the middleware every request passes.
 pub fn app(state: AppState) -> impl Endpoint {
     let json_limit = state.config.json_body_limit_bytes;
     let limits = RateLimitLayer::new(state.rate_limits.clone());
+    let context = RequestContext::new(state.metrics.clone());
+    let origins = state.config.cors_origins();
+    let scrape = state.clone();
+    let metrics = poem::endpoint::make(move |_| {
+        let state = scrape.clone();
+        async move { scrape_metrics(&state).await }
+    });
     let service = generated::service(Api { state });
     let spec = service.spec_endpoint();
     let docs = service.swagger_ui();
+    let cors = Cors::new()
+        .allow_origins(origins.iter().map(String::as_str))
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([
+            "content-type",
+            "x-seller-id",
+            "if-match",
+            "if-none-match",
+            "idempotency-key",
+            "last-event-id",
+            "x-request-id",
+        ])
+        .expose_headers([
+            "etag",
+            "location",
+            "x-request-id",
+            "x-ratelimit-limit",
+            "x-ratelimit-remaining",
+            "x-ratelimit-reset",
+            "ratelimit",
+            "ratelimit-policy",
+            "retry-after",
+        ]);
     Route::new()
         .at("/api/openapi.json", spec)
+        .at("/metrics", metrics)
         .nest("/docs", docs)
         .nest("/", service)
         .with(problem_layer::ProblemLayer::new(json_limit))
         .with(limits)
+        .with_if(!origins.is_empty(), cors)
+        .with(context)
         // A panic is a bug: answer 500 problem+json rather than dropping the connection.
         .with(CatchPanic::new().with_handler(|_| {
             poem::error::ResponseError::as_response(&error::Problem::internal()).into_response()

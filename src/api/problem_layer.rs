@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use crate::{
     api::{
         error::{codes, Problem, PROBLEM_JSON},
-        generated, route_of, validation,
+        generated, request_context, route_of, validation,
     },
     domain::SellerId,
 };
@@ -57,6 +57,8 @@ struct Seen {
     path: String,
     query: Option<String>,
     body: Option<bytes::Bytes>,
+    /// The problem+json `instance` of this request.
+    instance: String,
     /// Whether `X-Seller-Id` was sent at all (poem-openapi reports an unreadable one as missing).
     has_seller_header: bool,
 }
@@ -129,38 +131,39 @@ impl<E: Endpoint> Endpoint for ProblemEndpoint<E> {
             path: req.uri().path().to_string(),
             query: req.uri().query().map(str::to_string),
             body: None,
+            instance: request_context::instance(&req),
             has_seller_header: req.headers().contains_key("x-seller-id"),
         };
         match self.buffer(&mut req).await {
             Ok(body) => seen.body = body,
-            Err(problem) => return Ok(render(problem, &seen.path)),
+            Err(problem) => return Ok(render(problem, &seen.instance)),
         }
         // Identity comes first: an unauthenticated request gets its 401 from the routing.
         if valid_seller(&req) {
             if let Some(problem) = seen.body.as_deref().and_then(|b| precheck(&seen, b)) {
-                return Ok(render(problem, &seen.path));
+                return Ok(render(problem, &seen.instance));
             }
         }
         match self.inner.call(req).await {
-            Ok(resp) => Ok(with_instance(resp.into_response(), &seen.path).await),
+            Ok(resp) => Ok(with_instance(resp.into_response(), &seen.instance).await),
             // A handler's declared error response, carried as an error by poem-openapi.
             Err(err) if err.is_from_response() => {
-                Ok(with_instance(err.into_response(), &seen.path).await)
+                Ok(with_instance(err.into_response(), &seen.instance).await)
             }
-            Err(err) => Ok(render(to_problem(err, &seen), &seen.path)),
+            Err(err) => Ok(render(to_problem(err, &seen), &seen.instance)),
         }
     }
 }
 
-fn render(mut problem: Problem, path: &str) -> Response {
+fn render(mut problem: Problem, instance: &str) -> Response {
     if problem.instance.is_none() {
-        problem.instance = Some(path.to_string());
+        problem.instance = Some(instance.to_string());
     }
     poem::error::ResponseError::as_response(&problem)
 }
 
 /// Handlers build `Problem`s without knowing the request; name it here.
-async fn with_instance(resp: Response, path: &str) -> Response {
+async fn with_instance(resp: Response, instance: &str) -> Response {
     let is_problem = resp
         .headers()
         .get(header::CONTENT_TYPE)
@@ -172,7 +175,7 @@ async fn with_instance(resp: Response, path: &str) -> Response {
     let bytes = body.into_bytes().await.unwrap_or_default();
     let bytes = match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Object(mut map)) => {
-            map.entry("instance").or_insert_with(|| json!(path));
+            map.entry("instance").or_insert_with(|| json!(instance));
             serde_json::to_vec(&map)
                 .unwrap_or_else(|_| bytes.to_vec())
                 .into()

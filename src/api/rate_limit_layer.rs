@@ -20,16 +20,18 @@ use serde_json::json;
 use crate::{
     api::{
         error::{codes, Problem},
-        generated, route_of,
+        generated, request_context, route_of,
     },
     domain::SellerId,
     infra::rate_limit::{rate_limit_headers, AnyLimiter, Decision, Policy, PolicyClass},
+    metrics::Metrics,
 };
 
 /// The limiter and its three policies, from configuration.
 #[derive(Clone)]
 pub struct RateLimits {
     pub limiter: Arc<AnyLimiter>,
+    pub metrics: Metrics,
     pub standard: Policy,
     pub bulk: Policy,
     pub anonymous: Policy,
@@ -116,7 +118,7 @@ fn add_headers(resp: &mut Response, decision: &Decision) {
     }
 }
 
-fn rejection(decision: &Decision, path: &str) -> Response {
+fn rejection(decision: &Decision, instance: String) -> Response {
     let retry_after = decision.retry_after_secs.unwrap_or(1);
     let who = match decision.policy {
         PolicyClass::Anonymous => "per client address",
@@ -136,7 +138,7 @@ fn rejection(decision: &Decision, path: &str) -> Response {
         "retry_after": retry_after,
         "policy": decision.policy.as_str(),
     }));
-    problem.instance = Some(path.to_string());
+    problem.instance = Some(instance);
     let mut resp = poem::error::ResponseError::as_response(&problem);
     add_headers(&mut resp, decision);
     resp
@@ -155,7 +157,12 @@ impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
         };
         let decision = limits.limiter.decide(&key, policy).await;
         if !decision.allowed {
-            return Ok(rejection(&decision, req.uri().path()));
+            limits
+                .metrics
+                .rate_limited
+                .with_label_values(&[decision.policy.as_str()])
+                .inc();
+            return Ok(rejection(&decision, request_context::instance(&req)));
         }
         let mut resp = self.inner.call(req).await?.into_response();
         add_headers(&mut resp, &decision);

@@ -11,6 +11,7 @@ use std::{
     sync::{Arc, Mutex, PoisonError},
 };
 
+use prometheus::IntGauge;
 use sea_orm::{DatabaseConnection, DbErr};
 use serde_json::{json, Value};
 use tokio::sync::{broadcast::error::RecvError, mpsc};
@@ -93,16 +94,19 @@ pub struct Streams {
     max_per_seller: usize,
     open: Arc<Mutex<HashMap<String, usize>>>,
     shutdown: CancellationToken,
+    gauge: IntGauge,
 }
 
 /// Releases a seller's stream slot when the stream ends, however it ends.
 struct Slot {
     seller: String,
     open: Arc<Mutex<HashMap<String, usize>>>,
+    gauge: IntGauge,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
+        self.gauge.dec();
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(n) = open.get_mut(&self.seller) {
             *n = n.saturating_sub(1);
@@ -119,6 +123,7 @@ impl Streams {
         bus: Arc<AnyBus>,
         max_per_seller: usize,
         shutdown: CancellationToken,
+        gauge: IntGauge,
     ) -> Self {
         Self {
             db,
@@ -126,6 +131,7 @@ impl Streams {
             max_per_seller,
             open: Arc::new(Mutex::new(HashMap::new())),
             shutdown,
+            gauge,
         }
     }
 
@@ -136,9 +142,11 @@ impl Streams {
             return Err(StreamError::TooManyStreams(self.max_per_seller));
         }
         *n += 1;
+        self.gauge.inc();
         Ok(Slot {
             seller: seller.as_str().to_string(),
             open: self.open.clone(),
+            gauge: self.gauge.clone(),
         })
     }
 

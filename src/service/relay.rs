@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     entity::outbox::Model as Row,
     infra::kafka::{KafkaError, KafkaPublisher, OutgoingRecord, ProductTopic},
+    metrics::Metrics,
     repository,
     service::events::EventType,
 };
@@ -44,6 +45,7 @@ pub struct Relay {
     pub wake: Arc<Notify>,
     pub batch_size: u64,
     pub sweep: Duration,
+    pub metrics: Metrics,
 }
 
 fn topic(event_type: &str) -> ProductTopic {
@@ -96,6 +98,7 @@ impl Relay {
             match self.drain().await {
                 Ok(()) => backoff = Duration::from_millis(100),
                 Err(e) => {
+                    self.metrics.publish_failures.inc();
                     tracing::warn!(error = %e, retry_in = ?backoff, "outbox relay failed; retrying");
                     tokio::select! {
                         () = shutdown.cancelled() => return,
@@ -162,6 +165,7 @@ impl Relay {
             .await?;
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
         repository::outbox::mark_published(db, ids, Utc::now()).await?;
+        self.metrics.events_published.inc_by(rows.len() as u64);
         Ok(rows.len())
     }
 }

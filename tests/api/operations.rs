@@ -247,3 +247,88 @@ async fn sigterm_under_load_finishes_what_it_accepted() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_ids_security_headers_and_metrics() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let resp = app
+        .request(Method::GET, "/api/products/999", Some("seller-ctx"))
+        .header("X-Request-Id", "trace-abc-123")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(resp.headers()["x-request-id"], "trace-abc-123");
+    assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(resp.headers()["x-frame-options"], "DENY");
+    let problem: Value = resp.json().await.expect("json");
+    assert_eq!(problem["instance"], "urn:request:trace-abc-123");
+
+    let resp = app
+        .request(Method::GET, "/health/live", None)
+        .send()
+        .await
+        .expect("sent");
+    let generated = resp.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    assert!(
+        uuid::Uuid::parse_str(&generated).is_ok(),
+        "generated id {generated}"
+    );
+
+    let metrics = app
+        .request(Method::GET, "/metrics", None)
+        .send()
+        .await
+        .expect("sent")
+        .text()
+        .await
+        .expect("text");
+    let expected = r#"product_api_http_requests_total{method="GET",route="/api/products/{id}",status="404"} 1"#;
+    assert!(metrics.contains(expected), "{metrics}");
+    for name in [
+        "product_api_http_request_duration_seconds_bucket",
+        "product_api_sse_connections",
+        "product_api_outbox_backlog",
+        "product_api_db_pool_connections",
+    ] {
+        assert!(metrics.contains(name), "{name} in {metrics}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_only_for_configured_origins() {
+    let preflight = |app: &TestApp, origin: &'static str| {
+        app.request(Method::OPTIONS, "/api/products", None)
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "POST")
+            .header(
+                "Access-Control-Request-Headers",
+                "x-seller-id, content-type",
+            )
+            .send()
+    };
+    let closed = TestApp::spawn(Backend::Sqlite).await;
+    let resp = preflight(&closed, "https://shop.example")
+        .await
+        .expect("sent");
+    assert!(resp.headers().get("access-control-allow-origin").is_none());
+
+    let open = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[("CORS_ALLOWED_ORIGINS", "https://shop.example")],
+    )
+    .await;
+    let resp = preflight(&open, "https://shop.example")
+        .await
+        .expect("sent");
+    assert_eq!(
+        resp.headers()["access-control-allow-origin"],
+        "https://shop.example"
+    );
+    let resp = preflight(&open, "https://evil.example")
+        .await
+        .expect("sent");
+    assert!(resp.headers().get("access-control-allow-origin").is_none());
+}
