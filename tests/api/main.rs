@@ -9,6 +9,7 @@ mod redis_support;
 mod adjustments;
 mod cli;
 mod conditional;
+mod container;
 mod errors;
 mod event_bus_memory;
 mod event_bus_reconnect;

@@ -1,0 +1,101 @@
+//! No Docker engine runs where the tests run, so the container files are checked as data:
+//! compose gives the app only variables its configuration reads, declares every service the
+//! app needs with a health check the app waits for, and the image runs as a non-root user with
+//! a health check of its own.
+
+use std::collections::BTreeSet;
+
+use serde_yaml::Value;
+
+fn read(file: &str) -> String {
+    std::fs::read_to_string(format!("{}/{file}", env!("CARGO_MANIFEST_DIR"))).expect(file)
+}
+
+#[test]
+fn compose_gives_the_app_only_known_variables_and_healthy_dependencies() {
+    let compose: Value = serde_yaml::from_str(&read("compose.yaml")).expect("compose.yaml is YAML");
+    let services = compose["services"].as_mapping().expect("services");
+    let app = &compose["services"]["product-api"];
+    let known: BTreeSet<String> = product_api::config::variables().into_iter().collect();
+
+    let env = app["environment"]
+        .as_mapping()
+        .expect("product-api environment is a map");
+    for key in env.keys() {
+        let key = key.as_str().expect("variable name");
+        // RUST_LOG is read by tracing's filter, not the config struct.
+        assert!(
+            known.contains(key) || key == "RUST_LOG",
+            "{key} is not a configuration variable"
+        );
+    }
+    for needed in ["DATABASE_URL", "REDIS_URL", "KAFKA_BROKERS"] {
+        assert!(
+            env.keys().any(|k| k.as_str() == Some(needed)),
+            "{needed} is given to the app"
+        );
+    }
+    for dependency in ["postgres", "redis", "kafka"] {
+        assert!(
+            services.keys().any(|k| k.as_str() == Some(dependency)),
+            "{dependency} is declared"
+        );
+        assert!(
+            compose["services"][dependency]["healthcheck"]["test"].is_sequence(),
+            "{dependency} has a health check"
+        );
+        assert_eq!(
+            app["depends_on"][dependency]["condition"].as_str(),
+            Some("service_healthy"),
+            "the app waits for {dependency}"
+        );
+    }
+    let check = app["healthcheck"]["test"]
+        .as_sequence()
+        .expect("app health check");
+    assert!(
+        check.iter().any(|v| v.as_str() == Some("healthcheck")),
+        "uses the binary itself"
+    );
+    assert!(
+        compose["volumes"]
+            .as_mapping()
+            .is_some_and(|v| !v.is_empty()),
+        "named volumes"
+    );
+}
+
+#[test]
+fn the_image_is_multi_stage_non_root_and_checks_its_health() {
+    let dockerfile = read("Dockerfile");
+    let stages = dockerfile
+        .lines()
+        .filter(|l| l.starts_with("FROM "))
+        .count();
+    assert!(stages >= 3, "multi-stage with a cached dependency layer");
+    assert!(
+        dockerfile.contains("cargo chef cook"),
+        "dependencies cached apart from the source"
+    );
+    assert!(dockerfile.contains("EXPOSE 3001"));
+    assert!(dockerfile.contains("HEALTHCHECK"));
+    assert!(
+        dockerfile.contains("product-api\", \"healthcheck\"") || dockerfile.contains("healthcheck")
+    );
+    let user = dockerfile
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("USER "))
+        .expect("a USER line");
+    assert!(
+        !user.starts_with("root") && !user.starts_with('0'),
+        "runs as {user}"
+    );
+    let ignore = read(".dockerignore");
+    for excluded in ["**/target", "**/.git", "**/data"] {
+        assert!(
+            ignore.lines().any(|l| l.trim() == excluded),
+            "{excluded} stays out of the context"
+        );
+    }
+}
