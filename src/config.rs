@@ -45,6 +45,10 @@ pub struct Config {
     /// idle or stalled clients cannot hold connections forever. Default 60.
     #[serde(default = "defaults::idle_timeout_secs")]
     pub idle_timeout_secs: u64,
+    /// `MAX_CONNECTIONS`: open connections served at once; more wait to be accepted.
+    /// Default 10000.
+    #[serde(default = "defaults::max_connections")]
+    pub max_connections: usize,
     /// `CORS_ALLOWED_ORIGINS`: comma-separated origins allowed to call the API from a browser.
     /// Unset: no CORS headers (same-origin only).
     pub cors_allowed_origins: Option<String>,
@@ -151,6 +155,9 @@ mod defaults {
     }
     pub fn idle_timeout_secs() -> u64 {
         60
+    }
+    pub fn max_connections() -> usize {
+        10_000
     }
     pub fn low_stock_threshold() -> i32 {
         10
@@ -333,6 +340,9 @@ impl Config {
         }
         if !(1..=3600).contains(&self.idle_timeout_secs) {
             return bad("IDLE_TIMEOUT_SECS", "1..=3600", &self.idle_timeout_secs);
+        }
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            return bad("MAX_CONNECTIONS", "1..=1000000", &self.max_connections);
         }
         if let Some(origins) = &self.cors_allowed_origins {
             let valid = origins.split(',').map(str::trim).all(|o| {

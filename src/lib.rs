@@ -4,6 +4,8 @@
 pub mod api;
 /// Environment configuration.
 pub mod config;
+/// A cap on open connections.
+pub mod connection_limit;
 /// Value types shared by every layer (seller ids).
 pub mod domain;
 /// SeaORM entities.

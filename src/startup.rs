@@ -11,7 +11,10 @@ use poem::{
 use sea_orm::DbErr;
 use tokio_util::sync::CancellationToken;
 
-use crate::{api, config::Config, repository, service::relay::Relay, state::AppState};
+use crate::{
+    api, config::Config, connection_limit::Limited, repository, service::relay::Relay,
+    state::AppState,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -27,7 +30,7 @@ pub enum StartupError {
 }
 
 pub struct Application {
-    acceptor: TcpAcceptor,
+    acceptor: Limited<TcpAcceptor>,
     port: u16,
     state: AppState,
 }
@@ -81,7 +84,7 @@ impl Application {
             .and_then(|a| a.as_socket_addr().map(|a| a.port()))
             .unwrap_or_default();
         Ok(Self {
-            acceptor,
+            acceptor: Limited::new(acceptor, config.max_connections),
             port,
             state: AppState::new(config, db)?,
         })

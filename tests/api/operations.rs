@@ -332,3 +332,30 @@ async fn cors_only_for_configured_origins() {
         .expect("sent");
     assert!(resp.headers().get("access-control-allow-origin").is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_cap_wait_until_one_closes() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("MAX_CONNECTIONS", "2")]).await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let first = tokio::net::TcpStream::connect(&addr).await.expect("first");
+    let second = tokio::net::TcpStream::connect(&addr).await.expect("second");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_millis(700))
+        .build()
+        .expect("client");
+    let url = format!("{}/health/live", app.base);
+    assert!(
+        client.get(&url).send().await.is_err(),
+        "a third connection is not served"
+    );
+    drop(first);
+    drop(second);
+    let client = reqwest::Client::new();
+    let resp = client
+        .get(&url)
+        .send()
+        .await
+        .expect("served once one closed");
+    assert_eq!(resp.status(), StatusCode::OK);
+}
