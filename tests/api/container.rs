@@ -92,9 +92,14 @@ fn the_image_is_multi_stage_non_root_and_checks_its_health() {
         "runs as {user}"
     );
     let ignore = read(".dockerignore");
-    for excluded in ["**/target", "**/.git", "**/data"] {
+    assert!(
+        ignore.lines().any(|l| l.trim() == "*"),
+        "an allowlist: everything out by default"
+    );
+    for excluded in ["target", ".git", "data"] {
+        let listed = |l: &str| l == format!("/{excluded}") || l == format!("**/{excluded}");
         assert!(
-            ignore.lines().any(|l| l.trim() == excluded),
+            ignore.lines().any(|l| listed(l.trim())),
             "{excluded} stays out of the context"
         );
     }
