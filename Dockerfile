@@ -8,7 +8,7 @@
 # (dependencies cooked in their own cached layer, then the crate) -> runtime (Debian slim,
 # non-root, the binary and the OpenAPI spec only). The full stack is in compose.yaml.
 
-ARG RUST_VERSION=1.95
+ARG RUST_VERSION=1.94
 ARG DEBIAN_RELEASE=bookworm
 
 # --- chef: Rust toolchain with cargo-chef -------------------------------------------------
@@ -40,8 +40,8 @@ RUN cargo build --release --locked -p product-api \
 
 # --- runtime -------------------------------------------------------------------------------
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime
-# Set to the repository's URL when building in CI: --build-arg SOURCE_URL=https://...
-ARG SOURCE_URL=https://github.com/your-org/product-api
+# The repository's URL, when the build knows it: --build-arg SOURCE_URL=https://...
+ARG SOURCE_URL=""
 
 LABEL org.opencontainers.image.title="product-api" \
       org.opencontainers.image.description="Multi-tenant product inventory service for marketplace sellers" \
