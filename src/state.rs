@@ -21,7 +21,7 @@ use crate::{
         health::Health,
         notifications::{self, Streams},
         products::ProductService,
-        write::Announcer,
+        write::{Announcer, Writer},
     },
 };
 
@@ -162,12 +162,12 @@ impl AppState {
             shutdown.clone(),
             metrics.sse_connections.clone(),
         );
-        let products = ProductService::new(
-            db.clone(),
-            config.idempotency_ttl(),
-            config.low_stock_threshold,
+        let writer = Writer {
+            db: db.clone(),
+            idempotency_ttl: config.idempotency_ttl(),
             announcer,
-        );
+        };
+        let products = ProductService::new(writer, config.low_stock_threshold);
         let rate_limits = rate_limits(&config, &metrics)?;
         let kafka = kafka(&config)?;
         let health = Health {

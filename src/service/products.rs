@@ -1,7 +1,5 @@
 //! Product rules: who may see what, how writes are checked, and where transactions begin.
 
-use std::time::Duration;
-
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{DatabaseConnection, DbErr, Order};
 use serde::Serialize;
@@ -17,7 +15,7 @@ use crate::{
         cursor::{self, CursorError},
         events::Events,
         idempotency::{IdempotencyError, Scope},
-        write::{self, Announcer, Written},
+        write::{Writer, Written},
     },
 };
 
@@ -124,10 +122,9 @@ pub struct Page {
 #[derive(Clone)]
 pub struct ProductService {
     db: DatabaseConnection,
-    idempotency_ttl: Duration,
+    writer: Writer,
     /// `LOW_STOCK_THRESHOLD`, for products without their own.
     low_stock_threshold: i32,
-    announcer: Announcer,
 }
 
 /// Timestamps are kept to the microsecond, the precision PostgreSQL stores, so what a write
@@ -144,17 +141,11 @@ fn sku_conflict(sku: Option<&str>) -> impl FnOnce(DbErr) -> ProductError + '_ {
 }
 
 impl ProductService {
-    pub fn new(
-        db: DatabaseConnection,
-        idempotency_ttl: Duration,
-        low_stock_threshold: i32,
-        announcer: Announcer,
-    ) -> Self {
+    pub fn new(writer: Writer, low_stock_threshold: i32) -> Self {
         Self {
-            db,
-            idempotency_ttl,
+            db: writer.db.clone(),
+            writer,
             low_stock_threshold,
-            announcer,
         }
     }
 
@@ -173,12 +164,8 @@ impl ProductService {
             .transpose()?;
         let owner = seller.clone();
         let events = self.events();
-        write::run(
-            &self.db,
-            self.idempotency_ttl,
-            &self.announcer,
-            scope,
-            |txn| {
+        self.writer
+            .run(scope, |txn| {
                 Box::pin(async move {
                     let row = NewRow {
                         sku: new.sku.clone(),
@@ -198,9 +185,8 @@ impl ProductService {
                         events,
                     })
                 })
-            },
-        )
-        .await
+            })
+            .await
     }
 
     pub async fn get(&self, seller: &SellerId, id: i64) -> Result<Product, ProductError> {
@@ -282,12 +268,8 @@ impl ProductService {
         };
         let owner = seller.clone();
         let events = self.events();
-        write::run(
-            &self.db,
-            self.idempotency_ttl,
-            &self.announcer,
-            None,
-            |txn| {
+        self.writer
+            .run(None, |txn| {
                 Box::pin(async move {
                     let before = locked(txn, &owner, id, precondition.as_ref()).await?;
                     let after = repository::products::update(txn, &owner, id, changes, now())
@@ -300,9 +282,8 @@ impl ProductService {
                         events,
                     })
                 })
-            },
-        )
-        .await
+            })
+            .await
     }
 
     pub async fn delete(
@@ -313,12 +294,8 @@ impl ProductService {
     ) -> Result<Product, ProductError> {
         let owner = seller.clone();
         let events = self.events();
-        write::run(
-            &self.db,
-            self.idempotency_ttl,
-            &self.announcer,
-            None,
-            |txn| {
+        self.writer
+            .run(None, |txn| {
                 Box::pin(async move {
                     locked(txn, &owner, id, precondition.as_ref()).await?;
                     let deleted = repository::products::soft_delete(txn, &owner, id, now())
@@ -330,9 +307,8 @@ impl ProductService {
                         events,
                     })
                 })
-            },
-        )
-        .await
+            })
+            .await
     }
 
     pub async fn adjust_quantity(
@@ -351,12 +327,8 @@ impl ProductService {
             .transpose()?;
         let owner = seller.clone();
         let events = self.events();
-        write::run(
-            &self.db,
-            self.idempotency_ttl,
-            &self.announcer,
-            scope,
-            |txn| {
+        self.writer
+            .run(scope, |txn| {
                 Box::pin(async move {
                     let seller = &owner;
                     let adjusted = repository::products::adjust_quantity(
@@ -397,9 +369,8 @@ impl ProductService {
                         events,
                     })
                 })
-            },
-        )
-        .await
+            })
+            .await
     }
 }
 

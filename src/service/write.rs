@@ -48,49 +48,54 @@ impl Announcer {
     }
 }
 
-/// Runs `work` in a transaction and appends its events. With a scope, a live earlier response
-/// under the key is replayed instead (and nothing is announced), and the new response is
-/// recorded before the commit.
-pub async fn run<T, E, F>(
-    db: &DatabaseConnection,
-    ttl: Duration,
-    announcer: &Announcer,
-    scope: Option<Scope<'_>>,
-    work: F,
-) -> Result<T, E>
-where
-    T: Serialize + DeserializeOwned + Send,
-    E: From<IdempotencyError> + From<DbErr>,
-    F: for<'t> FnOnce(&'t DatabaseTransaction) -> BoxFuture<'t, Result<Written<T>, E>>,
-{
-    let txn = db.begin().await?;
-    if let Some(scope) = &scope {
-        if let Some(prior) = idempotency::prior(&txn, scope, ttl).await? {
-            txn.rollback().await?;
-            return Ok(prior);
-        }
-    }
-    let written = match work(&txn).await {
-        Ok(written) => written,
-        Err(e) => {
-            txn.rollback().await?;
-            return Err(e);
-        }
-    };
-    let rows = repository::outbox::append(&txn, written.events).await?;
-    if let Some(scope) = &scope {
-        if let Err(e) = idempotency::record(&txn, scope, &written.value).await {
-            txn.rollback().await?;
-            // A concurrent request with the same key committed first: answer as it did.
-            if matches!(&e, IdempotencyError::Database(db_err) if is_unique_violation(db_err)) {
-                if let Some(prior) = idempotency::prior(db, scope, ttl).await? {
-                    return Ok(prior);
-                }
+/// Runs writes: the database, how long idempotency keys live, and whom to tell of commits.
+#[derive(Clone)]
+pub struct Writer {
+    pub db: DatabaseConnection,
+    pub idempotency_ttl: Duration,
+    pub announcer: Announcer,
+}
+
+impl Writer {
+    /// Runs `work` in a transaction and appends its events. With a scope, a live earlier
+    /// response under the key is replayed instead (and nothing is announced), and the new
+    /// response is recorded before the commit.
+    pub async fn run<T, E, F>(&self, scope: Option<Scope<'_>>, work: F) -> Result<T, E>
+    where
+        T: Serialize + DeserializeOwned + Send,
+        E: From<IdempotencyError> + From<DbErr>,
+        F: for<'t> FnOnce(&'t DatabaseTransaction) -> BoxFuture<'t, Result<Written<T>, E>>,
+    {
+        let (db, ttl) = (&self.db, self.idempotency_ttl);
+        let txn = db.begin().await?;
+        if let Some(scope) = &scope {
+            if let Some(prior) = idempotency::prior(&txn, scope, ttl).await? {
+                txn.rollback().await?;
+                return Ok(prior);
             }
-            return Err(e.into());
         }
+        let written = match work(&txn).await {
+            Ok(written) => written,
+            Err(e) => {
+                txn.rollback().await?;
+                return Err(e);
+            }
+        };
+        let rows = repository::outbox::append(&txn, written.events).await?;
+        if let Some(scope) = &scope {
+            if let Err(e) = idempotency::record(&txn, scope, &written.value).await {
+                txn.rollback().await?;
+                // A concurrent request with the same key committed first: answer as it did.
+                if matches!(&e, IdempotencyError::Database(db_err) if is_unique_violation(db_err)) {
+                    if let Some(prior) = idempotency::prior(db, scope, ttl).await? {
+                        return Ok(prior);
+                    }
+                }
+                return Err(e.into());
+            }
+        }
+        txn.commit().await?;
+        self.announcer.announce(rows);
+        Ok(written.value)
     }
-    txn.commit().await?;
-    announcer.announce(rows);
-    Ok(written.value)
 }
