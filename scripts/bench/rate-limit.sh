@@ -5,7 +5,10 @@
 # then again): the limiter off (RATE_LIMIT_ENABLED=false) and on with Redis, with one seller
 # and with 1,000 sellers (one product each, requests cycle through them). Every run starts the
 # server fresh, warms up, then runs wrk. For the "on" runs the Redis commands per request
-# come from INFO commandstats deltas over the measured wrk run.
+# come from INFO commandstats deltas over the measured wrk run. Each run also records the CPU
+# time per request of the server, Redis, PostgreSQL and wrk (they share the machine's cores)
+# and whether a compiler was running (another build skews every figure; runs wait for one
+# to finish, within QUIET_BUDGET, and are flagged otherwise). Best of ROUNDS = highest req/s.
 #
 # The limit is set far above the load (RATE_LIMIT_STANDARD=1000000, the maximum), so no
 # request is rejected: this measures the limiter's cost, not rejections.
@@ -18,6 +21,9 @@
 #   REDIS_URL    [redis://127.0.0.1:6379]
 #   THREADS [2]  CONNECTIONS [64]  DURATION [15s]  WARMUP [3s]  ROUNDS [2]
 #   OUT          directory for logs and wrk output [a fresh /tmp/bench-rate-limit.*]
+#   QUIET_BUDGET seconds in all that runs may wait for compilers (rustc, cc1, ld, cargo)
+#                to finish before starting [300]; runs that still overlap one are flagged
+#   BENCH_COMMIT the commit BIN was built from, if not HEAD [git rev-parse --short HEAD]
 # Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust) and Redis; starts them via
 # scripts/services.sh if they are down. Installs wrk from Debian's packages if missing.
 set -euo pipefail
@@ -38,6 +44,7 @@ CONNECTIONS=${CONNECTIONS:-64}
 DURATION=${DURATION:-15s}
 WARMUP=${WARMUP:-3s}
 ROUNDS=${ROUNDS:-2}
+QUIET_BUDGET=${QUIET_BUDGET:-300}
 SELLERS=1000
 OUT=${OUT:-$(mktemp -d /tmp/bench-rate-limit.XXXXXX)}
 LUA=$ROOT/scripts/bench/rate-limit.lua
@@ -53,6 +60,18 @@ command -v redis-cli >/dev/null || apt_install redis-tools
 command -v psql >/dev/null || apt_install postgresql-client
 ensure_postgres
 ensure_redis
+
+# The commit is taken now: HEAD may move while the benchmark runs.
+COMMIT=${BENCH_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
+if [ -z "${BENCH_COMMIT:-}" ] &&
+  [ "$(stat -c %Y "$BIN")" -lt "$(git log -1 --format=%ct HEAD 2>/dev/null || echo 0)" ]; then
+  log "warning: $BIN is older than HEAD's commit; set BENCH_COMMIT to the commit it was built from"
+  COMMIT="$COMMIT (binary older than this commit!)"
+fi
+DIRTY=
+if [ -z "${BENCH_COMMIT:-}" ] && git status --porcelain --untracked-files=no 2>/dev/null | grep -q .; then
+  DIRTY=", working tree modified"
+fi
 
 mkdir -p "$OUT"
 cp "$BIN" "$OUT/product-api"
@@ -95,6 +114,26 @@ redis_cmdstats() {
     sed -n 's/^cmdstat_\([^:]*\):calls=\([0-9]*\),.*/\1 \2/p' | sort
 }
 redis_stat() { redis-cli -u "$REDIS_URL" INFO stats | tr -d '\r' | sed -n "s/^$1://p"; }
+# CPU time (user + system, clock ticks) of the given processes; vanished ones count 0.
+cpu_ticks() {
+  local pid total=0 t
+  for pid in "$@"; do
+    t=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)
+    total=$((total + t))
+  done
+  echo "$total"
+}
+TICKS=$(getconf CLK_TCK)
+
+# Compiler processes running now (another build on this machine skews every figure).
+busy() { pgrep -c -x 'rustc|cc1|cc1plus|ld|cargo' 2>/dev/null || true; }
+# Waits, within what is left of QUIET_BUDGET, until no compiler runs.
+wait_quiet() {
+  while [ "$(busy)" != 0 ] && [ "$QUIET_BUDGET" -gt 0 ]; do
+    sleep 5
+    QUIET_BUDGET=$((QUIET_BUDGET - 5))
+  done
+}
 
 # ---- database and seed data --------------------------------------------------------------
 log "recreating database $BENCH_DB"
@@ -120,13 +159,14 @@ PAIRS_ONE=$OUT/pairs-1.txt
 head -n 1 "$PAIRS_ALL" >"$PAIRS_ONE"
 
 # ---- runs --------------------------------------------------------------------------------
-RESULTS=$OUT/results.tsv # sellers mode round rps p50_us p99_us requests non2xx sockerr evalsha/req other/req newconns busy
+RESULTS=$OUT/results.tsv # sellers mode round rps p50_us p99_us requests non2xx sockerr evalsha/req other/req newconns busy cpu
 : >"$RESULTS"
 
 run_case() { # run_case off|on SELLERS ROUND
   local mode=$1 sellers=$2 round=$3 pairs name
   pairs=$OUT/pairs-$sellers.txt
   name=$mode-$sellers-r$round
+  wait_quiet
   start_server "$mode" "$name"
 
   # The configuration is what we think: 200 for a sample pair, limit headers iff "on".
@@ -143,14 +183,26 @@ run_case() { # run_case off|on SELLERS ROUND
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s "$LUA" "$BASE" -- "$pairs" \
     >"$OUT/wrk-$name-warmup.txt" 2>&1
 
+  # CPU used during the run by the server, Redis, PostgreSQL (all its processes; the pool's
+  # backends already exist after the warm-up) and wrk, per request: where the 2 cores go.
+  local redis_pid pg_pids cpu_before
+  redis_pid=$(redis-cli -u "$REDIS_URL" INFO server | tr -d '\r' | sed -n 's/^process_id://p')
+  pg_pids=$(pgrep -x postgres | tr '\n' ' ')
+  # shellcheck disable=SC2086
+  cpu_before="$(cpu_ticks "$SERVER_PID") $(cpu_ticks "$redis_pid") $(cpu_ticks $pg_pids)"
+
   local before_stats before_conns busy_before busy_after
   before_stats=$(redis_cmdstats)
   before_conns=$(redis_stat total_connections_received)
-  busy_before=$(pgrep -c -x 'rustc|cc1|cc1plus|ld|cargo' 2>/dev/null || true)
+  busy_before=$(busy)
   log "$name: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency"
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$LUA" "$BASE" -- "$pairs" \
-    >"$OUT/wrk-$name.txt" 2>&1
-  busy_after=$(pgrep -c -x 'rustc|cc1|cc1plus|ld|cargo' 2>/dev/null || true)
+  local TIMEFORMAT='%U %S' # bash's `time`: wrk's own user and system CPU seconds
+  { time wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$LUA" "$BASE" -- "$pairs" \
+    >"$OUT/wrk-$name.txt" 2>&1; } 2>"$OUT/wrk-$name.cpu"
+  busy_after=$(busy)
+  local cpu_after
+  # shellcheck disable=SC2086
+  cpu_after="$(cpu_ticks "$SERVER_PID") $(cpu_ticks "$redis_pid") $(cpu_ticks $pg_pids)"
   local after_stats after_conns
   after_conns=$(redis_stat total_connections_received)
   after_stats=$(redis_cmdstats)
@@ -165,8 +217,6 @@ run_case() { # run_case off|on SELLERS ROUND
   non2xx=${non2xx:-0}
   sockerr=$(($(field err_connect) + $(field err_read) + $(field err_write) + $(field err_timeout)))
 
-  # New connections during the run, less the one redis-cli made to read after_conns: 0 means
-  # the server reused its connection (no connect or pool round trips per request).
   # Commandstats delta. Commands run by the script (TIME, ZREMRANGEBYSCORE, ZCARD, ZADD, ZRANGE,
   # PEXPIRE) are counted by Redis too but travel inside the EVALSHA round trip; "other" is any
   # other command sent in the run (our own INFO excluded): extra round trips, or other clients.
@@ -176,12 +226,22 @@ run_case() { # run_case off|on SELLERS ROUND
   printf '%s\n' "$deltas" >"$OUT/redis-$name.txt"
   evalsha=$(printf '%s\n' "$deltas" | awk '$1 == "evalsha" { print $2 }')
   other=$(printf '%s\n' "$deltas" | awk '$1 !~ /^(evalsha|time|zremrangebyscore|zcard|zadd|zrange|pexpire|info)$/ { s += $2 } END { print s + 0 }')
+  # New Redis connections in the run, less the one redis-cli made to read after_conns (the
+  # INFO calls are made before before_conns or after after_conns): 0 means the server reused
+  # its connection, no connect or pool round trips per request. Computed in the printf below.
+  local cpu_us
+  cpu_us=$(awk -v b="$cpu_before" -v a="$cpu_after" -v r="$requests" -v hz="$TICKS" \
+    -v w="$(cat "$OUT/wrk-$name.cpu")" 'BEGIN {
+    split(b, x, " "); split(a, y, " "); split(w, c, " ")
+    for (k = 1; k <= 3; k++) printf "%.0f/", (y[k] - x[k]) * 1e6 / hz / r
+    printf "%.0f", (c[1] + c[2]) * 1e6 / r
+  }')
   local per_req other_req
   per_req=$(awk -v e="${evalsha:-0}" -v r="$requests" 'BEGIN { printf "%.3f", e / r }')
   other_req=$(awk -v e="$other" -v r="$requests" 'BEGIN { printf "%.4f", e / r }')
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$sellers" "$mode" "$round" \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$sellers" "$mode" "$round" \
     "$(field rps)" "$(field p50_us)" "$(field p99_us)" "$requests" "$non2xx" "$sockerr" \
-    "$per_req" "$other_req" "$((after_conns - before_conns - 1))" "$busy_before/$busy_after" \
+    "$per_req" "$other_req" "$((after_conns - before_conns - 1))" "$busy_before/$busy_after" "$cpu_us" \
     >>"$RESULTS"
 }
 
@@ -197,22 +257,20 @@ done
 ms() { awk -v u="$1" 'BEGIN { printf "%.2f", u / 1000 }'; }
 mem=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
-commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-dirty=$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo ", working tree modified" || true)
 
 echo
 echo "- Machine: $(nproc) cores ($cpu), $mem RAM; wrk, the server, PostgreSQL and Redis share them"
-echo "- Commit: $commit$dirty; binary: $BIN (sha256 $(sha256sum "$SERVER" | cut -c1-12))"
+echo "- Commit: $COMMIT$DIRTY (at start); binary: $BIN (sha256 $(sha256sum "$SERVER" | cut -c1-12))"
 echo "- Started: $STARTED; wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency after a $WARMUP warm-up, fresh server per run"
 echo
 echo "All runs (chronological within each round; 'busy' = compiler processes at start/end of the run):"
 echo
-echo "| Sellers | Limiter | Run | Requests/s | p50 (ms) | p99 (ms) | Requests | Non-2xx | Socket errors | EVALSHA/req | Other Redis cmds/req | New Redis conns | busy |"
-echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
-while IFS=$'\t' read -r s m r rps p50 p99 req n2 se ev ot nc busy; do
+echo "| Sellers | Limiter | Run | Requests/s | p50 (ms) | p99 (ms) | Requests | Non-2xx | Socket errors | EVALSHA/req | Other Redis cmds/req | New Redis conns | CPU µs/req server/Redis/PG/wrk | busy |"
+echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+while IFS=$'\t' read -r s m r rps p50 p99 req n2 se ev ot nc busy cpu; do
   if [ "$m" = off ]; then ev=—; ot=—; nc=—; fi
-  printf '| %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
-    "$s" "$m" "$r" "$rps" "$(ms "$p50")" "$(ms "$p99")" "$req" "$n2" "$se" "$ev" "$ot" "$nc" "$busy"
+  printf '| %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
+    "$s" "$m" "$r" "$rps" "$(ms "$p50")" "$(ms "$p99")" "$req" "$n2" "$se" "$ev" "$ot" "$nc" "$cpu" "$busy"
 done <"$RESULTS"
 
 echo
