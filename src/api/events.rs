@@ -14,10 +14,11 @@ use crate::{
     api::{
         error::{codes, Problem},
         generated::{EventsHandlers, SubscribeToEventsResponse},
+        security::parse_seller,
         sse::SseBody,
         Api,
     },
-    domain::{SellerId, SellerIdError},
+    domain::SellerId,
     service::{
         events::EventType,
         notifications::{Frame, StreamError},
@@ -25,20 +26,14 @@ use crate::{
 };
 
 fn seller(header: Option<String>, query: Option<String>) -> Result<SellerId, Problem> {
-    let Some(raw) = header.or(query) else {
-        return Err(Problem::new(
+    match header.or(query) {
+        Some(raw) => parse_seller(&raw),
+        None => Err(Problem::new(
             StatusCode::UNAUTHORIZED,
             codes::MISSING_SELLER_ID,
             "X-Seller-Id header (or sellerId query parameter) required",
-        ));
-    };
-    SellerId::parse(&raw).map_err(|e: SellerIdError| {
-        Problem::new(
-            StatusCode::UNAUTHORIZED,
-            codes::INVALID_SELLER_ID,
-            format!("Invalid seller identifier: {e}"),
-        )
-    })
+        )),
+    }
 }
 
 fn last_event_id(raw: Option<String>) -> Result<Option<i64>, Problem> {
