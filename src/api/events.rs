@@ -1,8 +1,5 @@
 //! Handler of the `Events` operation: the seller's Server-Sent Events stream.
 
-// A Problem is built at most once per request, on the way out; boxing it buys nothing.
-#![expect(clippy::result_large_err)]
-
 use std::{collections::HashSet, time::Duration};
 
 use futures::StreamExt;
