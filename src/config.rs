@@ -72,7 +72,9 @@ pub struct Config {
     /// `KAFKA_TOPIC_PARTITIONS`: partitions of topics created at start. Default 4.
     #[serde(default = "defaults::kafka_topic_partitions")]
     pub kafka_topic_partitions: i32,
-    /// `OUTBOX_BATCH_SIZE`: events the relay publishes per round trip. Default 500.
+    /// `OUTBOX_BATCH_SIZE`: events the relay publishes per round trip. Default 2000 (larger
+    /// batches amortize the per-request latency; each partition's share is still split into
+    /// produce requests under 1 MiB).
     #[serde(default = "defaults::outbox_batch_size")]
     pub outbox_batch_size: u64,
     /// `OUTBOX_SWEEP_MS`: how often the relay looks for events besides being woken by
@@ -166,7 +168,7 @@ mod defaults {
         4
     }
     pub fn outbox_batch_size() -> u64 {
-        500
+        2000
     }
     pub fn outbox_sweep_ms() -> u64 {
         1000

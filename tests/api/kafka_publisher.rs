@@ -123,3 +123,41 @@ async fn published_records_land_on_the_java_partition_in_seller_order() {
     }
     assert_eq!(seen, expected, "per-seller order within each topic");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_larger_than_a_request_is_split_and_stays_in_order() {
+    let brokers = brokers_from_env();
+    let config = test_config(&brokers, "split");
+    let publisher = bounded("connect", KafkaPublisher::connect(config.clone()))
+        .await
+        .expect("connect");
+    // 3,000 records of ~1 KiB for one seller: ~3 MiB for one partition, over 1 MiB.
+    let seller = "seller-bulky";
+    let records: Vec<_> = (0..3000)
+        .map(|seq| {
+            let mut record = event(ProductTopic::Updated, seller, seq);
+            record.value = format!(r#"{{"seq":{seq},"pad":"{}"}}"#, "x".repeat(1000)).into_bytes();
+            record
+        })
+        .collect();
+    bounded("publish", publisher.publish(records))
+        .await
+        .expect("a large batch is accepted");
+    let client = raw_client(&brokers).await;
+    let partition = partition_for(seller.as_bytes(), config.partitions);
+    let consumed = consume_partition(
+        &client,
+        &config.topic_name(ProductTopic::Updated),
+        partition,
+    )
+    .await;
+    let seqs: Vec<u64> = consumed
+        .iter()
+        .map(|r| {
+            let value: serde_json::Value =
+                serde_json::from_slice(r.record.value.as_deref().expect("value")).expect("json");
+            value["seq"].as_u64().expect("seq")
+        })
+        .collect();
+    assert_eq!(seqs, (0..3000).collect::<Vec<u64>>());
+}

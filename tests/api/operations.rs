@@ -359,3 +359,33 @@ async fn connections_beyond_the_cap_wait_until_one_closes() {
         .expect("served once one closed");
     assert_eq!(resp.status(), StatusCode::OK);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stalls_mid_request_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("IDLE_TIMEOUT_SECS", "1")]).await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    // Half a request, then silence.
+    stream
+        .write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .expect("write");
+    // The server may answer (408) before closing; either way the connection must end.
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut buf = [0u8; 256];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the server kept a stalled connection open past its idle timeout"
+    );
+}

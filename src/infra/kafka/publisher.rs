@@ -97,6 +97,23 @@ pub struct OutgoingRecord {
     pub timestamp: DateTime<Utc>,
 }
 
+/// Upper bound of one produce request's records, below Kafka's default 1 MiB
+/// `message.max.bytes`, so a large relay batch for one partition is never refused as too large.
+pub const MAX_REQUEST_BYTES: usize = 900 * 1024;
+
+/// A record's size on the wire, near enough for splitting batches.
+fn approximate_size(record: &Record) -> usize {
+    let headers: usize = record
+        .headers
+        .iter()
+        .map(|(k, v)| k.len() + v.len() + 8)
+        .sum();
+    record.key.as_ref().map_or(0, Vec::len)
+        + record.value.as_ref().map_or(0, Vec::len)
+        + headers
+        + 32
+}
+
 /// How to reach Kafka and how the topics look.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KafkaConfig {
@@ -363,7 +380,33 @@ impl Session {
         first.map_or(Ok(()), Err)
     }
 
+    /// Sends one partition's records as produce requests of at most [`MAX_REQUEST_BYTES`],
+    /// one after another so their order holds.
     async fn produce(
+        &self,
+        topic: ProductTopic,
+        partition: i32,
+        records: Vec<Record>,
+    ) -> Result<(), KafkaError> {
+        let mut chunk = Vec::new();
+        let mut bytes = 0;
+        for record in records {
+            let size = approximate_size(&record);
+            if !chunk.is_empty() && bytes + size > MAX_REQUEST_BYTES {
+                self.produce_chunk(topic, partition, std::mem::take(&mut chunk))
+                    .await?;
+                bytes = 0;
+            }
+            bytes += size;
+            chunk.push(record);
+        }
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        self.produce_chunk(topic, partition, chunk).await
+    }
+
+    async fn produce_chunk(
         &self,
         topic: ProductTopic,
         partition: i32,
