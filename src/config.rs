@@ -41,8 +41,9 @@ pub struct Config {
     /// Default 24.
     #[serde(default = "defaults::idempotency_ttl_hours")]
     pub idempotency_ttl_hours: u64,
-    /// `IDLE_TIMEOUT_SECS`: a connection with no request in flight for this long is closed, so
-    /// idle or stalled clients cannot hold connections forever. Default 60.
+    /// `IDLE_TIMEOUT_SECS`: a connection on which no byte moves for this long is closed, so
+    /// idle or stalled clients cannot hold connections forever (event streams stay alive
+    /// through their heartbeats). Default 60.
     #[serde(default = "defaults::idle_timeout_secs")]
     pub idle_timeout_secs: u64,
     /// `MAX_CONNECTIONS`: open connections served at once; more wait to be accepted.
@@ -342,6 +343,13 @@ impl Config {
         }
         if !(1..=3600).contains(&self.idle_timeout_secs) {
             return bad("IDLE_TIMEOUT_SECS", "1..=3600", &self.idle_timeout_secs);
+        }
+        if self.sse_heartbeat_secs >= self.idle_timeout_secs {
+            return bad(
+                "SSE_HEARTBEAT_SECS",
+                "less than IDLE_TIMEOUT_SECS",
+                &self.sse_heartbeat_secs,
+            );
         }
         if !(1..=1_000_000).contains(&self.max_connections) {
             return bad("MAX_CONNECTIONS", "1..=1000000", &self.max_connections);

@@ -1,12 +1,18 @@
-//! A cap on open connections: the acceptor takes a permit before it accepts, and the
-//! connection holds it until it closes. At the cap, new connections wait in the kernel's
-//! backlog instead of exhausting file descriptors and memory.
+//! Limits on connections: how many are open, and how long one may go without a byte moving.
+//!
+//! The acceptor takes a permit before it accepts, and the connection holds it until it closes;
+//! at the cap, new connections wait in the kernel's backlog instead of exhausting file
+//! descriptors and memory. A connection on which nothing is read or written for the idle
+//! timeout is closed, which also ends a client that stalls halfway through a request (poem's
+//! own idle timeout only covers the time between requests).
 
 use std::{
+    future::Future,
     io,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
+    time::Duration,
 };
 
 use poem::{
@@ -17,26 +23,39 @@ use poem::{
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     sync::{OwnedSemaphorePermit, Semaphore},
+    time::{Instant, Sleep},
 };
 
 pub struct Limited<A> {
     inner: A,
     permits: Arc<Semaphore>,
+    idle: Duration,
 }
 
 impl<A> Limited<A> {
-    pub fn new(inner: A, max_connections: usize) -> Self {
+    pub fn new(inner: A, max_connections: usize, idle: Duration) -> Self {
         Self {
             inner,
             permits: Arc::new(Semaphore::new(max_connections)),
+            idle,
         }
     }
 }
 
-/// A connection and its permit, returned when the connection is dropped.
+/// A connection, its permit (returned when the connection is dropped) and its idle deadline.
 pub struct Permitted<Io> {
     io: Io,
     _permit: OwnedSemaphorePermit,
+    idle: Duration,
+    deadline: Pin<Box<Sleep>>,
+}
+
+impl<Io> Permitted<Io> {
+    /// Bytes moved: the connection is alive for another `idle`.
+    fn touch(&mut self) {
+        let next = Instant::now() + self.idle;
+        self.deadline.as_mut().reset(next);
+    }
 }
 
 impl<A: Acceptor> Acceptor for Limited<A> {
@@ -58,6 +77,8 @@ impl<A: Acceptor> Acceptor for Limited<A> {
             Permitted {
                 io,
                 _permit: permit,
+                idle: self.idle,
+                deadline: Box::pin(tokio::time::sleep(self.idle)),
             },
             local,
             remote,
@@ -72,7 +93,19 @@ impl<Io: AsyncRead + Unpin> AsyncRead for Permitted<Io> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
+        match Pin::new(&mut self.io).poll_read(cx, buf) {
+            Poll::Ready(result) => {
+                self.touch();
+                Poll::Ready(result)
+            }
+            Poll::Pending => match self.deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "connection idle past its timeout",
+                ))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
     }
 }
 
@@ -82,7 +115,11 @@ impl<Io: AsyncWrite + Unpin> AsyncWrite for Permitted<Io> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        let written = Pin::new(&mut self.io).poll_write(cx, buf);
+        if written.is_ready() {
+            self.touch();
+        }
+        written
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -98,7 +135,11 @@ impl<Io: AsyncWrite + Unpin> AsyncWrite for Permitted<Io> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        let written = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        if written.is_ready() {
+            self.touch();
+        }
+        written
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -84,7 +84,11 @@ impl Application {
             .and_then(|a| a.as_socket_addr().map(|a| a.port()))
             .unwrap_or_default();
         Ok(Self {
-            acceptor: Limited::new(acceptor, config.max_connections),
+            acceptor: Limited::new(
+                acceptor,
+                config.max_connections,
+                Duration::from_secs(config.idle_timeout_secs),
+            ),
             port,
             state: AppState::new(config, db)?,
         })

@@ -331,3 +331,19 @@ async fn a_pruned_resume_point_gets_reset_and_shutdown_says_goodbye() {
     assert!(retry.retry.is_some(), "{retry:?}");
     assert_eq!(sse.next_event().await.event.as_deref(), Some("shutdown"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_keep_a_quiet_stream_open_past_the_idle_timeout() {
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[("IDLE_TIMEOUT_SECS", "2"), ("SSE_HEARTBEAT_SECS", "1")],
+    )
+    .await;
+    let seller = fresh_seller();
+    let mut sse = Sse::connect(&app, &seller, "", None).await;
+    let beat = sse.next_raw().await;
+    assert!(beat.comment, "a heartbeat comment: {beat:?}");
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let id = id_of(&app.create_ok(&seller, &product(json!({}))).await);
+    assert_eq!(sse.next_event().await.json()["data"]["productId"], id);
+}

@@ -363,7 +363,11 @@ async fn connections_beyond_the_cap_wait_until_one_closes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stalls_mid_request_is_disconnected() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let app = TestApp::spawn_with(Backend::Sqlite, &[("IDLE_TIMEOUT_SECS", "1")]).await;
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[("IDLE_TIMEOUT_SECS", "2"), ("SSE_HEARTBEAT_SECS", "1")],
+    )
+    .await;
     let addr = app.base.trim_start_matches("http://").to_string();
     let mut stream = tokio::net::TcpStream::connect(&addr)
         .await
