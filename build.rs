@@ -1079,6 +1079,24 @@ impl<'a> Generator<'a> {
                         .or_else(|()| err(&cptr, "missing schema"))?;
                     if media == "text/event-stream" && code < 400 {
                         fields.push(self.event_stream(schema, &format!("{cptr}/schema"))?);
+                    } else if media == "text/csv" && code < 400 {
+                        let binary = matches!(
+                            schema,
+                            ReferenceOr::Item(Schema {
+                                schema_kind: SchemaKind::Type(Type::String(StringType {
+                                    format: VariantOrUnknownOrEmpty::Item(StringFormat::Binary),
+                                    ..
+                                })),
+                                ..
+                            })
+                        );
+                        if !binary {
+                            return err(
+                                &format!("{cptr}/schema"),
+                                "text/csv responses need `type: string, format: binary`",
+                            );
+                        }
+                        fields.push(quote!(crate::api::csv_body::CsvBody));
                     } else {
                         let SchemaRef::Component(name) =
                             schema_ref(schema, &format!("{cptr}/schema"))?

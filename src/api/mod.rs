@@ -1,6 +1,7 @@
 //! The HTTP layer: the surface generated from `api/openapi.yaml`, the hand-written handlers
 //! that implement it, and the middleware that turns every error into problem+json.
 
+pub mod csv_body;
 pub mod decimal;
 pub mod error;
 pub mod etag;
@@ -123,21 +124,34 @@ pub fn app(state: AppState) -> impl Endpoint {
 }
 
 /// The spec template `path` matches and the raw values of its variables in order.
-pub(crate) fn route_of(path: &str) -> Option<(&'static str, Vec<(&'static str, &str)>)> {
+/// A matched spec path template and its variables' raw values.
+pub(crate) type MatchedRoute<'a> = (&'static str, Vec<(&'static str, &'a str)>);
+
+pub(crate) fn route_of(path: &str) -> Option<MatchedRoute<'_>> {
     let segments: Vec<&str> = path.split('/').collect();
-    generated::PATHS.iter().find_map(|template| {
+    // `/api/products/export` also fits `/api/products/{id}`: the most literal template wins.
+    let mut best: Option<(usize, MatchedRoute<'_>)> = None;
+    for template in generated::PATHS {
         let parts: Vec<&str> = template.split('/').collect();
         if parts.len() != segments.len() {
-            return None;
+            continue;
         }
         let mut vars = Vec::new();
+        let mut fits = true;
         for (part, seg) in parts.iter().zip(&segments) {
             match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
                 Some(var) => vars.push((var, *seg)),
-                None if part != seg => return None,
+                None if part != seg => {
+                    fits = false;
+                    break;
+                }
                 None => {}
             }
         }
-        Some((*template, vars))
-    })
+        let literal = parts.len() - vars.len();
+        if fits && best.as_ref().is_none_or(|(l, _)| literal > *l) {
+            best = Some((literal, (template, vars)));
+        }
+    }
+    best.map(|(_, route)| route)
 }

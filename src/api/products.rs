@@ -4,21 +4,26 @@ use poem_openapi::{payload::Json, types::MaybeUndefined};
 
 use crate::{
     api::{
+        csv_body::CsvBody,
         decimal::Decimal,
         error::Problem,
         etag,
         generated::{
             AdjustQuantityResponse, CreateProductResponse, DeleteProductResponse, DeleteResult,
-            GetProductResponse, ListProductsResponse, ListProductsSortBy, ListProductsSortOrder,
-            Pagination, Product, ProductCreateRequest, ProductList, ProductUpdateRequest,
-            ProductsHandlers, QuantityAdjustmentRequest, UpdateProductResponse,
+            ExportProductsResponse, GetProductResponse, ListProductsResponse, ListProductsSortBy,
+            ListProductsSortOrder, Pagination, Product, ProductCreateRequest, ProductList,
+            ProductUpdateRequest, ProductsHandlers, QuantityAdjustmentRequest,
+            UpdateProductResponse,
         },
         security::Principal,
         Api,
     },
     entity::product::Model,
     repository::products::{Filter, SortKey},
-    service::products::{Adjustment, ListQuery, NewProduct, ProductPatch},
+    service::{
+        export,
+        products::{Adjustment, ListQuery, NewProduct, ProductPatch},
+    },
 };
 
 fn nullable<T>(value: Option<T>) -> MaybeUndefined<T> {
@@ -62,7 +67,38 @@ fn sort_key(sort: ListProductsSortBy) -> SortKey {
     }
 }
 
+fn filter(
+    category: Option<String>,
+    min_quantity: Option<i32>,
+    max_quantity: Option<i32>,
+    q: Option<String>,
+    sku: Option<String>,
+) -> Filter {
+    Filter {
+        category,
+        min_quantity: min_quantity.map(i64::from),
+        max_quantity: max_quantity.map(i64::from),
+        search: q.map(|q| q.to_lowercase()),
+        sku,
+    }
+}
+
 impl ProductsHandlers for Api {
+    async fn export_products(
+        &self,
+        seller: Principal,
+        category: Option<String>,
+        min_quantity: Option<i32>,
+        max_quantity: Option<i32>,
+        q: Option<String>,
+        sku: Option<String>,
+    ) -> Result<ExportProductsResponse, Problem> {
+        let disposition = format!("attachment; filename=\"products-{seller}.csv\"");
+        let filter = filter(category, min_quantity, max_quantity, q, sku);
+        let rows = export::stream(self.state.db.clone(), seller, filter);
+        Ok(ExportProductsResponse::Ok(CsvBody::new(rows), disposition))
+    }
+
     async fn create_product(
         &self,
         seller: Principal,
@@ -110,13 +146,7 @@ impl ProductsHandlers for Api {
             // The spec bounds both to positive values.
             page: u32::try_from(page).unwrap_or(1),
             limit: u32::try_from(limit).unwrap_or(20),
-            filter: Filter {
-                category,
-                min_quantity: min_quantity.map(i64::from),
-                max_quantity: max_quantity.map(i64::from),
-                search: q.map(|q| q.to_lowercase()),
-                sku,
-            },
+            filter: filter(category, min_quantity, max_quantity, q, sku),
             sort: sort_key(sort_by),
             descending: sort_order == ListProductsSortOrder::Desc,
             cursor,

@@ -3,6 +3,7 @@
 
 pub mod cursor;
 pub mod events;
+pub mod export;
 pub mod health;
 pub mod idempotency;
 pub mod notifications;

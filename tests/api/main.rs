@@ -16,6 +16,7 @@ mod event_bus_reconnect;
 mod event_bus_redis;
 mod event_stream;
 mod events;
+mod export;
 mod idempotency;
 mod kafka_broker_restart;
 mod kafka_publisher;
