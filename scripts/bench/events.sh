@@ -34,6 +34,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 # shellcheck source=../services.sh
 . scripts/services.sh
+# shellcheck source=common.sh
+. scripts/bench/common.sh
 
 BIN=${BIN:-target/release/product-api}
 BENCH_PORT=${BENCH_PORT:-3911}
@@ -53,11 +55,6 @@ CLIENT=$ROOT/scripts/bench/events_client.py
 RUN_ID=$(date +%s)
 export TANSU_STATE_DIR=$OUT/tansu
 
-log() { printf 'bench: %s\n' "$*" >&2; }
-die() {
-  log "$*"
-  exit 1
-}
 now() { date +%s.%N; }
 
 [ -x "$BIN" ] || die "no server binary at $BIN (build it: cargo build --release)"
@@ -125,15 +122,6 @@ wait_quiet() {
     QUIET_BUDGET=$((QUIET_BUDGET - 10))
   done
 }
-# CPU time (user + system, clock ticks) of the given processes; vanished ones count 0.
-cpu_ticks() {
-  local pid total=0 t
-  for pid in "$@"; do
-    t=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)
-    total=$((total + t))
-  done
-  echo "$total"
-}
 TICKS=$(getconf CLK_TCK)
 
 # ---- client environment ------------------------------------------------------------------
@@ -158,10 +146,7 @@ BROKERS=$(scripts/tansu start 2>"$OUT/tansu-start.log" | tail -n 1 | sed -n 's/^
 TANSU_VERSION=$(tansu --version 2>/dev/null || "${CARGO_HOME:-$HOME/.cargo}/bin/tansu" --version 2>/dev/null || echo "tansu (version unknown)")
 PREFIX=bench-$RUN_ID.
 
-log "recreating database $BENCH_DB"
-psql "$PG_ADMIN_URL" -q -v ON_ERROR_STOP=1 \
-  -c "DROP DATABASE IF EXISTS \"$BENCH_DB\" WITH (FORCE)" -c "CREATE DATABASE \"$BENCH_DB\"" \
-  >/dev/null 2>&1 || die "cannot recreate database $BENCH_DB"
+recreate_database "$BENCH_DB"
 
 log "starting the server on $BASE (Kafka $BROKERS, topics $PREFIX*)"
 env PORT="$BENCH_PORT" HOST=127.0.0.1 DATABASE_URL="$DB_URL" DATABASE_MAX_CONNECTIONS=32 \

@@ -32,6 +32,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 # shellcheck source=../services.sh
 . scripts/services.sh
+# shellcheck source=common.sh
+. scripts/bench/common.sh
 
 BIN=${BIN:-target/release/product-api}
 BENCH_PORT=${BENCH_PORT:-3901}
@@ -50,8 +52,6 @@ OUT=${OUT:-$(mktemp -d /tmp/bench-rate-limit.XXXXXX)}
 LUA=$ROOT/scripts/bench/rate-limit.lua
 BASE=http://127.0.0.1:$BENCH_PORT
 
-log() { printf 'bench: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
 
 [ -x "$BIN" ] || die "no server binary at $BIN (build it: cargo build --release)"
 command -v wrk >/dev/null || apt_install wrk
@@ -114,15 +114,6 @@ redis_cmdstats() {
     sed -n 's/^cmdstat_\([^:]*\):calls=\([0-9]*\),.*/\1 \2/p' | sort
 }
 redis_stat() { redis-cli -u "$REDIS_URL" INFO stats | tr -d '\r' | sed -n "s/^$1://p"; }
-# CPU time (user + system, clock ticks) of the given processes; vanished ones count 0.
-cpu_ticks() {
-  local pid total=0 t
-  for pid in "$@"; do
-    t=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)
-    total=$((total + t))
-  done
-  echo "$total"
-}
 TICKS=$(getconf CLK_TCK)
 
 # Compiler processes running now (another build on this machine skews every figure).
@@ -136,10 +127,7 @@ wait_quiet() {
 }
 
 # ---- database and seed data --------------------------------------------------------------
-log "recreating database $BENCH_DB"
-psql "$PG_ADMIN_URL" -q -v ON_ERROR_STOP=1 \
-  -c "DROP DATABASE IF EXISTS \"$BENCH_DB\" WITH (FORCE)" -c "CREATE DATABASE \"$BENCH_DB\"" \
-  >/dev/null 2>&1 || die "cannot recreate database $BENCH_DB"
+recreate_database "$BENCH_DB"
 
 log "seeding one product for each of seller-b0 … seller-b$((SELLERS - 1))"
 start_server off seed # applies the migrations

@@ -1,0 +1,25 @@
+# Shared by the benchmark scripts; sourced, not run. Expects PG_ADMIN_URL.
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+die() {
+  log "$*"
+  exit 1
+}
+
+# CPU time (user + system, clock ticks) of the given processes; vanished ones count 0.
+cpu_ticks() {
+  local pid total=0 t
+  for pid in "$@"; do
+    t=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)
+    total=$((total + t))
+  done
+  echo "$total"
+}
+
+# recreate_database NAME: drops and creates the benchmark's own database.
+recreate_database() {
+  log "recreating database $1"
+  psql "$PG_ADMIN_URL" -q -v ON_ERROR_STOP=1 \
+    -c "DROP DATABASE IF EXISTS \"$1\" WITH (FORCE)" -c "CREATE DATABASE \"$1\"" \
+    >/dev/null 2>&1 || die "cannot recreate database $1"
+}
