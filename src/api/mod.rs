@@ -124,6 +124,15 @@ pub fn app(state: AppState) -> impl Endpoint {
 }
 
 /// The spec template `path` matches and the raw values of its variables in order.
+/// The decoded value of query parameter `name`, if present.
+pub(crate) fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query.unwrap_or_default())
+        .ok()?
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+}
+
 /// A matched spec path template and its variables' raw values.
 pub(crate) type MatchedRoute<'a> = (&'static str, Vec<(&'static str, &'a str)>);
 

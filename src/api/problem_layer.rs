@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use crate::{
     api::{
         error::{codes, Problem, PROBLEM_JSON},
-        generated, request_context, route_of, validation,
+        generated, query_param, request_context, route_of, validation,
     },
     domain::SellerId,
 };
@@ -265,12 +265,7 @@ fn param_problem(name: &str, reason: &str, value: Value) -> Problem {
 }
 
 fn query_value(query: Option<&str>, name: &str) -> Value {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(query.unwrap_or_default()).unwrap_or_default();
-    pairs
-        .into_iter()
-        .find(|(k, _)| k == name)
-        .map_or(Value::Null, |(_, v)| Value::String(v))
+    query_param(query, name).map_or(Value::Null, Value::String)
 }
 
 /// poem-openapi names path variables `param0`, `param1`, … in its errors; this returns the

@@ -20,7 +20,7 @@ use serde_json::json;
 use crate::{
     api::{
         error::{codes, Problem},
-        generated, request_context, route_of,
+        generated, query_param, request_context, route_of,
     },
     domain::SellerId,
     infra::rate_limit::{rate_limit_headers, AnyLimiter, Decision, Policy, PolicyClass},
@@ -71,14 +71,7 @@ impl RateLimits {
             return None;
         }
         // Browsers' EventSource cannot set headers: the event stream also takes `sellerId`.
-        let from_query = || {
-            let query = req.uri().query().unwrap_or_default();
-            serde_urlencoded::from_str::<Vec<(String, String)>>(query)
-                .ok()?
-                .into_iter()
-                .find(|(k, _)| k == "sellerId")
-                .map(|(_, v)| v)
-        };
+        let from_query = || query_param(req.uri().query(), "sellerId");
         let seller = req
             .headers()
             .get("x-seller-id")
