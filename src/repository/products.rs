@@ -272,15 +272,14 @@ pub async fn page(
     match start {
         Start::Offset(offset) => query = query.offset(offset),
         Start::After(value, id) => {
-            let (past, past_id) = match order {
-                Order::Asc => (Expr::col(col).gt(value.clone()), Column::Id.gt(id)),
-                _ => (Expr::col(col).lt(value.clone()), Column::Id.lt(id)),
-            };
-            cond = cond.add(
-                Condition::any()
-                    .add(past)
-                    .add(Condition::all().add(Expr::col(col).eq(value)).add(past_id)),
-            );
+            // A row-value comparison, `(sort, id) > (value, id)`: the index range starts right
+            // there, where an OR of the two cases would scan the seller's rows from the start.
+            let key = Expr::tuple([Expr::col(col).into(), Expr::col(Column::Id).into()]);
+            let after = Expr::tuple([Expr::value(value), Expr::value(id)]);
+            cond = cond.add(match order {
+                Order::Asc => key.gt(after),
+                _ => key.lt(after),
+            });
         }
     }
     query

@@ -5,6 +5,7 @@
 
 pub mod batch;
 pub mod columns;
+pub mod reader;
 pub mod rows;
 pub mod scan;
 pub mod spool;

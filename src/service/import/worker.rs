@@ -6,7 +6,6 @@
 //! connection. With `error_policy=abort` every row is checked before the first is written.
 
 use std::{
-    io::SeekFrom,
     path::Path,
     sync::Arc,
     time::{Duration, Instant},
@@ -17,13 +16,15 @@ use sea_orm::{
     sqlx::{pool::PoolConnection, Postgres},
     ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, RuntimeErr, TransactionTrait,
 };
-use tokio::{io::AsyncSeekExt, sync::Notify};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::{
     batch::{self, Batch, Plan, Seen},
     columns::Columns,
-    now, rows, scan, ErrorPolicy, ImportError, Mode, Settings,
+    now,
+    reader::{self, At},
+    scan, ErrorPolicy, ImportError, Mode, Settings,
 };
 use crate::{
     domain::SellerId,
@@ -43,6 +44,9 @@ use crate::{
 const SWEEP: Duration = Duration::from_secs(5);
 /// `ImportProgress` events are at most this frequent per import.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+/// Rows an import writes before the first refresh of the planner's statistics; each later
+/// refresh waits for twice as many.
+const FIRST_ANALYZE: u64 = 5_000;
 
 /// How an import ended.
 enum End {
@@ -68,13 +72,6 @@ enum PassEnd {
     Cancelled,
     /// The server is stopping; the import resumes at the next start.
     Interrupted,
-}
-
-/// A position in the spool file: byte offset and 1-based line.
-#[derive(Clone, Copy)]
-struct At {
-    offset: u64,
-    line: u64,
 }
 
 pub async fn remove_spool(path: &str) {
@@ -281,46 +278,26 @@ impl Worker {
         pass: Pass,
         shutdown: &CancellationToken,
     ) -> Result<PassEnd, ImportError> {
-        let mut file = tokio::fs::File::open(&import.spool_path).await?;
-        file.seek(SeekFrom::Start(start.offset)).await?;
-        let mut csv = scan::reader(file);
-        // Positions the reader reports are relative to `start`.
-        let absolute = |p: &csv_async::Position| At {
-            offset: start.offset + p.byte(),
-            line: start.line + p.line() - 1,
-        };
-        let mut record = ByteRecord::new();
-        let mut carried: Option<(rows::Parsed, At)> = None;
+        let mut batches = reader::batches(
+            import.spool_path.clone(),
+            start,
+            columns.clone(),
+            self.settings.batch_size,
+        );
         let mut seen = Seen::default();
         let mut last_progress = Instant::now();
         let mut failed = 0;
+        let mut written: u64 = 0;
+        let mut analyze_at = FIRST_ANALYZE;
         loop {
             if shutdown.is_cancelled() {
                 return Ok(PassEnd::Interrupted);
             }
-            let mut batch = Batch::default();
-            let mut next = None;
-            if let Some((row, _)) = carried.take() {
-                batch.push(row);
-            }
-            while batch.len() < self.settings.batch_size {
-                let at = absolute(csv.position());
-                if !csv.read_byte_record(&mut record).await? {
-                    break;
-                }
-                let line = i64::try_from(at.line).unwrap_or(i64::MAX);
-                let row = rows::parse(&record, columns, line);
-                if batch.repeats_sku(&row) {
-                    carried = Some((row, at));
-                    next = Some(at);
-                    break;
-                }
-                batch.push(row);
-            }
-            let next = next.unwrap_or_else(|| absolute(csv.position()));
-            if batch.is_empty() {
+            let Some(read) = batches.recv().await else {
                 return Ok(PassEnd::Done { failed });
-            }
+            };
+            let (batch, next) = read?;
+            let rows_read = batch.len() as u64;
             let (batch_failed, cancel) = self
                 .commit(import, pass, batch, next, &mut seen, &mut last_progress)
                 .await?;
@@ -328,6 +305,24 @@ impl Worker {
             if cancel {
                 return Ok(PassEnd::Cancelled);
             }
+            written += rows_read;
+            if pass == Pass::Write && written >= analyze_at {
+                self.analyze().await;
+                analyze_at *= 2;
+            }
+        }
+    }
+
+    /// Refreshes PostgreSQL's statistics of the products table. A seller the planner last saw
+    /// with no products looks as cheap to scan whole as to look up by sku; as an import grows
+    /// that seller by thousands of rows a batch, stale statistics would make every batch's sku
+    /// lookup scan all of them.
+    async fn analyze(&self) {
+        if self.db.get_database_backend() != DatabaseBackend::Postgres {
+            return;
+        }
+        if let Err(e) = self.db.execute_unprepared("ANALYZE products").await {
+            tracing::warn!(error = %e, "ANALYZE products failed");
         }
     }
 
