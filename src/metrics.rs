@@ -21,6 +21,9 @@ pub struct Metrics {
     pub outbox_oldest_age: IntGauge,
     pub pool_connections: IntGauge,
     pub pool_idle: IntGauge,
+    pub imports_running: IntGauge,
+    pub import_rows: IntCounterVec,
+    pub imports_finished: IntCounterVec,
 }
 
 impl Metrics {
@@ -60,6 +63,24 @@ impl Metrics {
         )?;
         let pool_connections = IntGauge::new("db_pool_connections", "Database connections open")?;
         let pool_idle = IntGauge::new("db_pool_idle_connections", "Database connections idle")?;
+        let imports_running = IntGauge::new("imports_running", "CSV imports being processed")?;
+        let import_rows = IntCounterVec::new(
+            Opts::new(
+                "import_rows_total",
+                "Imported CSV rows by outcome (created, updated, unchanged, failed)",
+            ),
+            &["outcome"],
+        )?;
+        let imports_finished = IntCounterVec::new(
+            Opts::new(
+                "imports_finished_total",
+                "CSV imports ended, by final status",
+            ),
+            &["status"],
+        )?;
+        registry.register(Box::new(imports_running.clone()))?;
+        registry.register(Box::new(import_rows.clone()))?;
+        registry.register(Box::new(imports_finished.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(sse_connections.clone()))?;
@@ -82,6 +103,9 @@ impl Metrics {
             outbox_oldest_age,
             pool_connections,
             pool_idle,
+            imports_running,
+            import_rows,
+            imports_finished,
         })
     }
 

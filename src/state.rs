@@ -174,6 +174,7 @@ impl AppState {
                 batch_size: config.import_batch_size,
                 low_stock_threshold: config.low_stock_threshold,
             },
+            metrics.clone(),
         );
         let writer = Writer {
             db: db.clone(),

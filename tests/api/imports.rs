@@ -189,6 +189,29 @@ async fn imports_the_sample_file_with_its_events(app: TestApp) {
     };
     assert_eq!(count(&app.db_url, &events("ProductCreated")).await, rows);
     assert_eq!(count(&app.db_url, &events("LowStockWarning")).await, low);
+    let metrics = [
+        format!("product_api_import_rows_total{{outcome=\"created\"}} {rows}"),
+        "product_api_imports_finished_total{status=\"completed\"} 1".to_string(),
+        "product_api_imports_running 0".to_string(),
+    ];
+    let mut scraped = String::new();
+    for _ in 0..50 {
+        scraped = app
+            .request(Method::GET, "/metrics", None)
+            .send()
+            .await
+            .expect("sent")
+            .text()
+            .await
+            .expect("text");
+        if metrics.iter().all(|m| scraped.contains(m.as_str())) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for m in &metrics {
+        assert!(scraped.contains(m.as_str()), "{m} in\n{scraped}");
+    }
     let frame = sse.next_event().await;
     assert_eq!(frame.event.as_deref(), Some("ImportCompleted"));
     let data = frame.json();

@@ -23,6 +23,7 @@ use crate::{
     api::upload::Upload,
     domain::SellerId,
     entity::{import::Model as Import, import_error::Model as StoredError},
+    metrics::Metrics,
     repository::{
         self,
         imports::{CANCELLED, COMPLETED, FAILED, QUEUED},
@@ -123,6 +124,7 @@ pub struct Settings {
 pub struct ImportService {
     db: DatabaseConnection,
     announcer: Announcer,
+    metrics: Metrics,
     settings: Arc<Settings>,
     /// Wakes the worker when an import is queued.
     wake: Arc<Notify>,
@@ -134,10 +136,16 @@ pub(crate) fn now() -> DateTime<Utc> {
 }
 
 impl ImportService {
-    pub fn new(db: DatabaseConnection, announcer: Announcer, settings: Settings) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        announcer: Announcer,
+        settings: Settings,
+        metrics: Metrics,
+    ) -> Self {
         Self {
             db,
             announcer,
+            metrics,
             settings: Arc::new(settings),
             wake: Arc::new(Notify::new()),
         }
@@ -317,6 +325,7 @@ impl ImportService {
             self.announcer.clone(),
             self.settings.clone(),
             self.wake.clone(),
+            self.metrics.clone(),
         )
     }
 }

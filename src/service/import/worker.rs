@@ -29,6 +29,7 @@ use super::{
 use crate::{
     domain::SellerId,
     entity::import::Model as Import,
+    metrics::Metrics,
     repository::{
         self,
         imports::{Progress, CANCELLED, COMPLETED, FAILED},
@@ -138,6 +139,7 @@ pub struct Worker {
     announcer: Announcer,
     settings: Arc<Settings>,
     wake: Arc<Notify>,
+    metrics: Metrics,
 }
 
 impl Worker {
@@ -146,12 +148,14 @@ impl Worker {
         announcer: Announcer,
         settings: Arc<Settings>,
         wake: Arc<Notify>,
+        metrics: Metrics,
     ) -> Self {
         Self {
             db,
             announcer,
             settings,
             wake,
+            metrics,
         }
     }
 
@@ -187,7 +191,10 @@ impl Worker {
             }
         };
         let end = if Path::new(&import.spool_path).exists() {
-            self.run_import(&import.id, shutdown).await
+            self.metrics.imports_running.inc();
+            let end = self.run_import(&import.id, shutdown).await;
+            self.metrics.imports_running.dec();
+            end
         } else if self.db.get_database_backend() == DatabaseBackend::Postgres {
             // Another instance received the file and will process it.
             Ok(None)
@@ -381,6 +388,17 @@ impl Worker {
         let stored = repository::outbox::append(&txn, events).await?;
         txn.commit().await?;
         self.announcer.announce(stored);
+        if pass == Pass::Write {
+            let rows = &self.metrics.import_rows;
+            rows.with_label_values(&["created"])
+                .inc_by(counts.created.unsigned_abs());
+            rows.with_label_values(&["updated"])
+                .inc_by(counts.updated.unsigned_abs());
+            rows.with_label_values(&["unchanged"])
+                .inc_by(counts.unchanged.unsigned_abs());
+            rows.with_label_values(&["failed"])
+                .inc_by(counts.failed.unsigned_abs());
+        }
         Ok((counts.failed, current.cancel_requested))
     }
 
@@ -402,6 +420,10 @@ impl Worker {
         let stored = repository::outbox::append(&txn, vec![event]).await?;
         txn.commit().await?;
         self.announcer.announce(stored);
+        self.metrics
+            .imports_finished
+            .with_label_values(&[status])
+            .inc();
         remove_spool(&done.spool_path).await;
         Ok(())
     }
