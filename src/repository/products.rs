@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    sea_query::{Expr, Func, LikeExpr, SimpleExpr},
+    sea_query::{extension::postgres::PgFunc, Expr, Func, LikeExpr, SimpleExpr},
     ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, Order, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, Value,
@@ -315,10 +315,23 @@ pub async fn find_by_skus(
     if skus.is_empty() {
         return Ok(Vec::new());
     }
-    let query = Entity::find().filter(scoped(seller).add(Column::Sku.is_in(skus)));
     match db.get_database_backend() {
-        sea_orm::DatabaseBackend::Postgres => query.lock_exclusive().all(db).await,
-        _ => query.all(db).await,
+        // One array parameter: planning a list of a thousand parameters costs more than the
+        // lookups themselves.
+        sea_orm::DatabaseBackend::Postgres => {
+            let any = Expr::col(Column::Sku).eq(PgFunc::any(Expr::value(skus)));
+            Entity::find()
+                .filter(scoped(seller).add(any))
+                .lock_exclusive()
+                .all(db)
+                .await
+        }
+        _ => {
+            Entity::find()
+                .filter(scoped(seller).add(Column::Sku.is_in(skus)))
+                .all(db)
+                .await
+        }
     }
 }
 
