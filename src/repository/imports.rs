@@ -23,9 +23,6 @@ pub const COMPLETED: &str = "completed";
 pub const FAILED: &str = "failed";
 pub const CANCELLED: &str = "cancelled";
 
-/// Rows per multi-row insert of errors.
-const ERRORS_PER_STATEMENT: usize = 1000;
-
 /// Counter increments and the new resume point of one committed batch.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Progress {
@@ -226,20 +223,15 @@ pub async fn worker_add_errors(
     import_id: &str,
     errors: Vec<NewError>,
 ) -> Result<(), DbErr> {
-    let mut rows = errors.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<import_error::ActiveModel> = rows
-            .by_ref()
-            .take(ERRORS_PER_STATEMENT)
-            .map(|e| import_error::ActiveModel {
-                import_id: Set(import_id.to_string()),
-                row: Set(e.row),
-                column: Set(e.column),
-                value: Set(e.value),
-                message: Set(e.message),
-                ..Default::default()
-            })
-            .collect();
+    for chunk in super::statements(errors) {
+        let chunk = chunk.into_iter().map(|e| import_error::ActiveModel {
+            import_id: Set(import_id.to_string()),
+            row: Set(e.row),
+            column: Set(e.column),
+            value: Set(e.value),
+            message: Set(e.message),
+            ..Default::default()
+        });
         import_error::Entity::insert_many(chunk).exec(db).await?;
     }
     Ok(())

@@ -13,3 +13,16 @@ use sea_orm::{DbErr, SqlErr};
 pub fn is_unique_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
+
+/// Rows per multi-row statement: well under the bind-parameter limits of both databases
+/// (SQLite's 32,766) for tables of up to 30 columns.
+pub const ROWS_PER_STATEMENT: usize = 1000;
+
+/// `items` in owned chunks of at most `ROWS_PER_STATEMENT`, one multi-row statement each.
+pub fn statements<T>(items: Vec<T>) -> impl Iterator<Item = Vec<T>> {
+    let mut items = items.into_iter().peekable();
+    std::iter::from_fn(move || {
+        items.peek()?;
+        Some(items.by_ref().take(ROWS_PER_STATEMENT).collect())
+    })
+}

@@ -133,22 +133,9 @@ pub async fn insert(
     row: NewRow,
     now: DateTime<Utc>,
 ) -> Result<Model, DbErr> {
-    let active = ActiveModel {
-        seller_id: Set(seller.as_str().to_string()),
-        sku: Set(row.sku),
-        name: Set(row.name),
-        description: Set(row.description),
-        price_cents: Set(row.price_cents),
-        quantity: Set(row.quantity),
-        category: Set(row.category),
-        low_stock_threshold: Set(row.low_stock_threshold),
-        version: Set(1),
-        created_at: Set(now),
-        updated_at: Set(now),
-        deleted_at: Set(None),
-        ..Default::default()
-    };
-    Entity::insert(active).exec_with_returning(db).await
+    Entity::insert(active(seller, row, now))
+        .exec_with_returning(db)
+        .await
 }
 
 pub async fn find(
@@ -302,10 +289,6 @@ pub async fn count(
         .await
 }
 
-/// Rows per multi-row statement of the bulk writes: well under the bind-parameter limits of
-/// both databases (13 columns a row).
-const ROWS_PER_STATEMENT: usize = 1000;
-
 /// The seller's live products with these skus (locked on PostgreSQL, as `find_for_update`).
 pub async fn find_by_skus(
     db: &impl ConnectionTrait,
@@ -361,13 +344,8 @@ pub async fn insert_many(
     now: DateTime<Utc>,
 ) -> Result<Vec<Model>, DbErr> {
     let mut stored = Vec::with_capacity(rows.len());
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<ActiveModel> = rows
-            .by_ref()
-            .take(ROWS_PER_STATEMENT)
-            .map(|r| active(seller, r, now))
-            .collect();
+    for chunk in super::statements(rows) {
+        let chunk = chunk.into_iter().map(|r| active(seller, r, now));
         let mut inserted = Entity::insert_many(chunk)
             .exec_with_returning_many(db)
             .await?;
@@ -387,11 +365,9 @@ pub async fn replace_many(
 ) -> Result<Vec<Model>, DbErr> {
     use sea_orm::sea_query::OnConflict;
     let mut stored = Vec::with_capacity(rows.len());
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<ActiveModel> = rows
-            .by_ref()
-            .take(ROWS_PER_STATEMENT)
+    for chunk in super::statements(rows) {
+        let chunk: Vec<ActiveModel> = chunk
+            .into_iter()
             .filter(|p| p.seller_id == seller.as_str() && p.deleted_at.is_none())
             .map(|p| ActiveModel {
                 id: Set(p.id),

@@ -1,7 +1,6 @@
 //! The binary itself: zero-setup start, `migrate`, and configuration errors.
 
 use std::{
-    net::TcpListener,
     process::{Command, Stdio},
     time::Duration,
 };
@@ -9,16 +8,9 @@ use std::{
 use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, Database, Statement};
 
-use crate::helpers::{postgres_admin_url, SELLER_A};
+use crate::helpers::{free_port, postgres_admin_url, SELLER_A};
 
 const BIN: &str = env!("CARGO_BIN_EXE_product-api");
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 /// Kills the child when the test ends, however it ends.
 struct Running(std::process::Child);

@@ -85,6 +85,30 @@ pub async fn fresh_database(backend: Backend) -> String {
     }
 }
 
+/// A free loopback port, for tests that run the server binary.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Waits up to ten seconds for the server at `base` to answer `/health/live`.
+pub async fn wait_until_live(client: &reqwest::Client, base: &str) {
+    for _ in 0..100 {
+        if client
+            .get(format!("{base}/health/live"))
+            .send()
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the server at {base} did not come up");
+}
+
 /// An empty directory for one server's import spool.
 pub fn spool_dir() -> String {
     let dir = std::env::temp_dir()
@@ -139,6 +163,14 @@ impl TestApp {
             client: reqwest::Client::new(),
             shutdown,
         }
+    }
+
+    /// Sends a request without a body.
+    pub async fn send(&self, method: Method, path: &str, seller: Option<&str>) -> Response {
+        self.request(method, path, seller)
+            .send()
+            .await
+            .expect("sent")
     }
 
     pub fn request(&self, method: Method, path: &str, seller: Option<&str>) -> RequestBuilder {

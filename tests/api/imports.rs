@@ -13,7 +13,8 @@ use serde_json::{json, Value};
 
 use crate::event_stream::Sse;
 use crate::helpers::{
-    assert_problem, fresh_database, id_of, product, spool_dir, Backend, TestApp, SELLER_A, SELLER_B,
+    assert_problem, free_port, fresh_database, id_of, product, spool_dir, wait_until_live, Backend,
+    TestApp, SELLER_A, SELLER_B,
 };
 use crate::on_both_databases;
 
@@ -81,14 +82,12 @@ async fn accepted(resp: Response) -> String {
 }
 
 async fn status(app: &TestApp, seller: &str, id: &str) -> Response {
-    app.request(
+    app.send(
         Method::GET,
         &format!("/api/products/import/{id}"),
         Some(seller),
     )
-    .send()
     .await
-    .expect("sent")
 }
 
 /// Polls until the import ends; returns its final status.
@@ -197,10 +196,8 @@ async fn imports_the_sample_file_with_its_events(app: TestApp) {
     let mut scraped = String::new();
     for _ in 0..50 {
         scraped = app
-            .request(Method::GET, "/metrics", None)
-            .send()
+            .send(Method::GET, "/metrics", None)
             .await
-            .expect("sent")
             .text()
             .await
             .expect("text");
@@ -276,14 +273,12 @@ async fn skip_invalid_imports_the_valid_rows_and_reports_the_others(app: TestApp
 
     let id = done["import_id"].as_str().expect("id");
     let resp = app
-        .request(
+        .send(
             Method::GET,
             &format!("/api/products/import/{id}/errors"),
             Some(SELLER_A),
         )
-        .send()
-        .await
-        .expect("sent");
+        .await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(resp.headers()["content-type"]
         .to_str()
@@ -523,10 +518,8 @@ async fn an_export_imports_back_exactly(app: TestApp) {
         app.create_ok(SELLER_A, &body).await;
     }
     let exported = app
-        .request(Method::GET, "/api/products/export", Some(SELLER_A))
-        .send()
+        .send(Method::GET, "/api/products/export", Some(SELLER_A))
         .await
-        .expect("sent")
         .text()
         .await
         .expect("csv");
@@ -598,18 +591,12 @@ async fn imports_are_private_to_their_seller(app: TestApp) {
         (Method::GET, format!("/api/products/import/{id}/errors")),
         (Method::DELETE, format!("/api/products/import/{id}")),
     ] {
-        let resp = app
-            .request(method.clone(), &path, Some(SELLER_B))
-            .send()
-            .await
-            .expect("sent");
+        let resp = app.send(method.clone(), &path, Some(SELLER_B)).await;
         assert_problem(resp, StatusCode::NOT_FOUND, "IMPORT_NOT_FOUND").await;
     }
     let exported = app
-        .request(Method::GET, "/api/products/export", Some(SELLER_B))
-        .send()
+        .send(Method::GET, "/api/products/export", Some(SELLER_B))
         .await
-        .expect("sent")
         .text()
         .await
         .expect("csv");
@@ -635,14 +622,12 @@ async fn cancel_stops_an_import_after_its_batch(app: TestApp) {
     }
 
     let resp = app
-        .request(
+        .send(
             Method::DELETE,
             &format!("/api/products/import/{id}"),
             Some(SELLER_A),
         )
-        .send()
-        .await
-        .expect("sent");
+        .await;
     assert_eq!(resp.status(), StatusCode::OK);
     let body: Value = resp.json().await.expect("json");
     assert_eq!(body["cancel_requested"], true);
@@ -658,14 +643,12 @@ async fn cancel_stops_an_import_after_its_batch(app: TestApp) {
         "what the batches wrote stays"
     );
     let again = app
-        .request(
+        .send(
             Method::DELETE,
             &format!("/api/products/import/{id}"),
             Some(SELLER_A),
         )
-        .send()
-        .await
-        .expect("sent");
+        .await;
     assert_eq!(
         again.status(),
         StatusCode::OK,
@@ -681,14 +664,12 @@ async fn cancel_stops_an_import_after_its_batch(app: TestApp) {
     .await;
     let fid = finished_import["import_id"].as_str().expect("id");
     let resp = app
-        .request(
+        .send(
             Method::DELETE,
             &format!("/api/products/import/{fid}"),
             Some(SELLER_A),
         )
-        .send()
-        .await
-        .expect("sent");
+        .await;
     assert_problem(resp, StatusCode::CONFLICT, "IMPORT_FINISHED").await;
 }
 
@@ -766,10 +747,8 @@ async fn bad_uploads_get_precise_errors_and_store_nothing() {
         .expect("sent");
     assert_problem(no_file, StatusCode::BAD_REQUEST, "MISSING_FILE").await;
     let no_body = app
-        .request(Method::POST, "/api/products/import", Some(SELLER_A))
-        .send()
-        .await
-        .expect("sent");
+        .send(Method::POST, "/api/products/import", Some(SELLER_A))
+        .await;
     assert_problem(no_body, StatusCode::BAD_REQUEST, "MISSING_FILE").await;
 
     let empty = send_csv(&app, SELLER_A, "", "").await;
@@ -849,10 +828,7 @@ async fn a_killed_server_resumes_its_import_with_exact_counts_postgres() {
 /// imported exactly once, with exactly one event each.
 async fn killed_and_resumed(db_url: &str) {
     let spool = spool_dir();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port");
+    let port = free_port();
     let start_server = || {
         Command::new(env!("CARGO_BIN_EXE_product-api"))
             .env("PORT", port.to_string())
@@ -869,20 +845,7 @@ async fn killed_and_resumed(db_url: &str) {
     };
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let wait_up = || async {
-        for _ in 0..100 {
-            if client
-                .get(format!("{base}/health/live"))
-                .send()
-                .await
-                .is_ok()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("server did not come up");
-    };
+    let wait_up = || wait_until_live(&client, &base);
     let get_status = |id: String| {
         let (client, base) = (client.clone(), base.clone());
         async move {

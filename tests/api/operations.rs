@@ -11,7 +11,9 @@ use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, Database, Statement};
 use serde_json::{json, Value};
 
-use crate::helpers::{fresh_database, id_of, postgres_admin_url, product, Backend, TestApp};
+use crate::helpers::{
+    fresh_database, id_of, postgres_admin_url, product, wait_until_live, Backend, TestApp,
+};
 
 async fn get(app: &TestApp, path: &str) -> (StatusCode, Value) {
     let resp = app
@@ -131,17 +133,7 @@ async fn sigterm_under_load_finishes_what_it_accepted() {
         .pool_max_idle_per_host(0)
         .build()
         .expect("client");
-    for _ in 0..100 {
-        if client
-            .get(format!("{base}/health/live"))
-            .send()
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until_live(&client, &base).await;
 
     let acknowledged = Arc::new(std::sync::Mutex::new(Vec::new()));
     // Requests that failed after connecting: the kernel had queued the connection, but was it
