@@ -915,4 +915,6 @@ async fn killed_and_resumed(db_url: &str) {
     assert_eq!(count(db_url, &rows).await, total, "no row imported twice");
     let events = "SELECT COUNT(*) AS n FROM outbox WHERE event_type = 'ProductCreated'";
     assert_eq!(count(db_url, events).await, total, "one event per product");
+    let completed = "SELECT COUNT(*) AS n FROM outbox WHERE event_type = 'ImportCompleted'";
+    assert_eq!(count(db_url, completed).await, 1, "the import ended once");
 }
