@@ -236,6 +236,8 @@ impl<'a> Generator<'a> {
         let tags = self.tags()?;
         let security = self.security_schemes()?;
         let mut ops = Vec::new();
+        // (path template, `Allow` value): the methods the spec declares on each path.
+        let mut allow: Vec<(String, String)> = Vec::new();
         let spec = self.spec;
         for (path, item) in &spec.paths.paths {
             let ptr = format!("/paths/{}", seg(path));
@@ -248,9 +250,12 @@ impl<'a> Generator<'a> {
                     "path-level parameters are not supported; declare them on each operation",
                 );
             }
+            let mut methods = Vec::new();
             for (method, op) in item.iter() {
                 ops.push(self.operation(path, method, op, &format!("{ptr}/{method}"))?);
+                methods.push(method.to_ascii_uppercase());
             }
+            allow.push((path.clone(), methods.join(", ")));
         }
         let service = self.service_fn();
         let items = &self.items;
@@ -277,6 +282,8 @@ impl<'a> Generator<'a> {
         let routes = ops.iter().map(|o| &o.route);
         let model_names = &self.model_names;
         let paths = spec.paths.paths.keys();
+        let allow_paths = allow.iter().map(|(p, _)| p);
+        let allow_methods = allow.iter().map(|(_, m)| m);
         let bulk_methods = self.bulk.iter().map(|(m, _)| m);
         let bulk_paths = self.bulk.iter().map(|(_, p)| p);
         let body_methods = self.bodies.iter().map(|(m, _, _)| m);
@@ -307,6 +314,9 @@ impl<'a> Generator<'a> {
 
             /// The spec's path templates, relative to the server URL.
             pub const PATHS: &[&str] = &[#(#paths),*];
+
+            /// (path template, `Allow` header value) of each path: the methods the spec declares.
+            pub const ALLOWED_METHODS: &[(&str, &str)] = &[#((#allow_paths, #allow_methods)),*];
 
             /// (METHOD, path template, schema) of each operation that takes a JSON body.
             pub const REQUEST_BODIES: &[(&str, &str, &str)] = &[#((#body_methods, #body_paths, #body_schemas)),*];
