@@ -1258,33 +1258,15 @@ impl<'a> Generator<'a> {
         }
     }
 
-    /// `text/event-stream` as poem-openapi renders a stream (`type: array, format:
-    /// event-stream, items: {$ref}`): the runtime's `SseBody<Item>`, whose frames the handler
-    /// builds. (openapiv3 does not keep `format` on arrays; the spec test compares it.)
+    /// `text/event-stream`: the schema is a `$ref` to the component describing one event
+    /// (its `event`, `id`, `retry` and `data` fields, as OpenAPI 3.2 reads `itemSchema` and
+    /// schemathesis reads a 3.0 event-stream schema). The runtime's `SseBody<Frame>` carries the
+    /// frames the handler builds.
     fn event_stream(&mut self, schema: &ReferenceOr<Schema>, ptr: &str) -> Result<TokenStream> {
-        let unsupported = || {
-            err(
-                ptr,
-                "event streams need `type: array, format: event-stream, items: {$ref: ...}`",
-            )
-        };
-        // With `format` an array no longer fits openapiv3's typed ArrayType: it is an AnySchema.
-        let ReferenceOr::Item(Schema {
-            schema_kind: SchemaKind::Any(any),
-            ..
-        }) = schema
-        else {
-            return unsupported();
-        };
-        let (Some("array"), Some("event-stream"), Some(items)) =
-            (any.typ.as_deref(), any.format.as_deref(), &any.items)
-        else {
-            return unsupported();
-        };
-        let SchemaRef::Component(name) = schema_ref(items, &format!("{ptr}/items"))? else {
+        let SchemaRef::Component(name) = schema_ref(schema, ptr)? else {
             return err(
-                &format!("{ptr}/items"),
-                "event stream items must be a $ref to components/schemas",
+                ptr,
+                "event streams need `$ref` to the components/schemas object describing one event",
             );
         };
         let ty = type_ident(name);
