@@ -190,8 +190,7 @@ pub fn explain(rules: &[FieldRule], body: &Value) -> Option<Violation> {
         )),
         None => None,
         Some(Value::Null) if rule.nullable => None,
-        // An optional, non-nullable property given as null is treated as absent by the parser.
-        Some(Value::Null) => None,
+        // null is a value, and a non-nullable property's type does not admit it.
         Some(v) => check_value(rule, v),
     })
 }
@@ -201,7 +200,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::api::generated::ProductCreateRequest;
+    use crate::api::generated::{ProductCreateRequest, ProductUpdateRequest};
 
     #[test]
     fn explains_the_first_broken_rule() {
@@ -232,5 +231,15 @@ mod tests {
         }
         assert_eq!(explain(ProductCreateRequest::RULES, &base), None);
         assert!(explain(ProductCreateRequest::RULES, &json!([1])).is_some());
+    }
+
+    #[test]
+    fn null_is_not_absent_for_a_property_that_is_not_nullable() {
+        let v =
+            explain(ProductUpdateRequest::RULES, &json!({"category": null})).expect("a violation");
+        assert_eq!(v.field, Some("category"));
+        assert_eq!(v.constraint, "type(a string)");
+        let clears = json!({"description": null});
+        assert_eq!(explain(ProductUpdateRequest::RULES, &clears), None);
     }
 }
