@@ -208,7 +208,16 @@ mod tests {
         let cases = [
             ("name", json!(null), "required"),
             ("name", json!(""), "minLength(1)"),
-            ("name", json!("   "), "pattern(\\S)"),
+            (
+                "name",
+                json!("   "),
+                "pattern(^[^\\x00]*[^\\s\\x00][^\\x00]*$)",
+            ),
+            (
+                "name",
+                json!("a\u{0}b"),
+                "pattern(^[^\\x00]*[^\\s\\x00][^\\x00]*$)",
+            ),
             ("name", json!(7), "type(a string)"),
             ("price", json!(0), "exclusiveMinimum(0)"),
             ("price", json!(1.234), "multipleOf(0.01)"),
@@ -221,6 +230,7 @@ mod tests {
                 "type(a 32-bit integer)",
             ),
             ("sku", json!("a b"), "pattern(^[A-Za-z0-9._-]+$)"),
+            ("description", json!("a\u{0}b"), "pattern(^[^\\x00]*$)"),
         ];
         for (field, value, constraint) in cases {
             let mut body = base.clone();
