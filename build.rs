@@ -17,7 +17,7 @@ use std::{collections::BTreeSet, env, fs, path::PathBuf};
 
 use heck::{ToSnakeCase, ToUpperCamelCase};
 use openapiv3::{
-    APIKeyLocation, AdditionalProperties, ArrayType, Header, IntegerFormat, IntegerType,
+    APIKeyLocation, AdditionalProperties, AnySchema, ArrayType, Header, IntegerFormat, IntegerType,
     NumberFormat, NumberType, ObjectType, OpenAPI, Operation, Parameter, ParameterData,
     ParameterSchemaOrContent, ReferenceOr, Response, Schema, SchemaKind, SecurityScheme,
     StatusCode, StringFormat, StringType, Type, VariantOrUnknownOrEmpty,
@@ -418,8 +418,13 @@ impl<'a> Generator<'a> {
     }
 
     fn model(&mut self, name: &str, schema: &Schema, ptr: &str) -> Result<()> {
+        let converted;
         let obj = match &schema.schema_kind {
             SchemaKind::Type(Type::Object(o)) if !o.properties.is_empty() => o,
+            SchemaKind::Any(any) => {
+                converted = object_with_any_required(any, ptr)?;
+                &converted
+            }
             _ => return err(ptr, "component schemas must be objects with properties; inline other schemas where they are used"),
         };
         if obj.additional_properties.is_some() {
@@ -577,6 +582,7 @@ impl<'a> Generator<'a> {
             }
             SchemaKind::Type(Type::Array(a)) => self.array_type(a, hint, ptr),
             SchemaKind::Type(Type::Object(o)) => free_form_object(o, ptr),
+            SchemaKind::Any(any) => integer_except(any, ptr),
             _ => err(ptr, "oneOf/allOf/anyOf/not and untyped schemas are not supported; give the schema a `type`"),
         }
     }
@@ -1301,6 +1307,130 @@ impl<'a> Generator<'a> {
         let doc = doc_attrs(header.description.as_deref());
         Ok(quote!(#doc #[oai(header = #name)] #ty))
     }
+}
+
+/// An object schema whose `anyOf` lists only `{required: [property]}` alternatives: at least
+/// one of those properties must be present. poem-openapi has no such rule, so the service checks
+/// it (with the spec's constraint in the error); everything else is generated as for any object.
+fn object_with_any_required(any: &AnySchema, ptr: &str) -> Result<ObjectType> {
+    let unsupported = || {
+        err(
+            ptr,
+            "component schemas must be objects with properties; beside them only `anyOf` of `{required: [property]}` alternatives is supported",
+        )
+    };
+    let plain = AnySchema {
+        typ: any.typ.clone(),
+        properties: any.properties.clone(),
+        required: any.required.clone(),
+        any_of: any.any_of.clone(),
+        ..AnySchema::default()
+    };
+    if any.typ.as_deref() != Some("object")
+        || any.properties.is_empty()
+        || any.any_of.is_empty()
+        || *any != plain
+    {
+        return unsupported();
+    }
+    for (i, alternative) in any.any_of.iter().enumerate() {
+        let aptr = format!("{ptr}/anyOf/{i}");
+        let ReferenceOr::Item(Schema {
+            schema_kind: SchemaKind::Any(a),
+            ..
+        }) = alternative
+        else {
+            return err(
+                &aptr,
+                "an `anyOf` alternative must be `{required: [property]}`",
+            );
+        };
+        let names_a_property = a.required.len() == 1 && any.properties.contains_key(&a.required[0]);
+        let only_required = *a
+            == AnySchema {
+                required: a.required.clone(),
+                ..AnySchema::default()
+            };
+        if !names_a_property || !only_required {
+            return err(&aptr, "an `anyOf` alternative must be `{required: [property]}` naming one of the object's properties");
+        }
+    }
+    Ok(ObjectType {
+        properties: any.properties.clone(),
+        required: any.required.clone(),
+        additional_properties: None,
+        min_properties: None,
+        max_properties: None,
+    })
+}
+
+/// An integer with `not: {enum: [...]}` beside its type: values the range allows but the
+/// service refuses (a zero delta). poem-openapi has no such validator, so the service checks
+/// them (with the spec's constraint in the error); the rest is generated as for any integer.
+fn integer_except(any: &AnySchema, ptr: &str) -> Result<Typed> {
+    let unsupported = || {
+        err(
+            ptr,
+            "oneOf/allOf/anyOf/not and untyped schemas are not supported; give the schema a `type` (an integer may exclude values with `not: {enum: [...]}`)",
+        )
+    };
+    let Some(not) = &any.not else {
+        return unsupported();
+    };
+    let plain = AnySchema {
+        typ: any.typ.clone(),
+        format: any.format.clone(),
+        multiple_of: any.multiple_of,
+        exclusive_minimum: any.exclusive_minimum,
+        exclusive_maximum: any.exclusive_maximum,
+        minimum: any.minimum,
+        maximum: any.maximum,
+        not: any.not.clone(),
+        ..AnySchema::default()
+    };
+    if any.typ.as_deref() != Some("integer") || *any != plain {
+        return unsupported();
+    }
+    let excluded = match not.as_ref() {
+        ReferenceOr::Item(Schema {
+            schema_kind: SchemaKind::Any(a),
+            ..
+        }) if *a
+            == AnySchema {
+                enumeration: a.enumeration.clone(),
+                ..AnySchema::default()
+            } =>
+        {
+            &a.enumeration
+        }
+        _ => {
+            return err(
+                &format!("{ptr}/not"),
+                "only `not: {enum: [integers]}` is supported",
+            )
+        }
+    };
+    if excluded.is_empty() || !excluded.iter().all(|v| v.is_i64()) {
+        return err(&format!("{ptr}/not/enum"), "list the excluded integers");
+    }
+    let format = match any.format.as_deref() {
+        Some("int32") => VariantOrUnknownOrEmpty::Item(IntegerFormat::Int32),
+        Some("int64") => VariantOrUnknownOrEmpty::Item(IntegerFormat::Int64),
+        _ => VariantOrUnknownOrEmpty::Empty,
+    };
+    let whole = |v: f64| v as i64;
+    integer_type(
+        &IntegerType {
+            format,
+            multiple_of: any.multiple_of.map(whole),
+            exclusive_minimum: any.exclusive_minimum.unwrap_or(false),
+            exclusive_maximum: any.exclusive_maximum.unwrap_or(false),
+            minimum: any.minimum.map(whole),
+            maximum: any.maximum.map(whole),
+            enumeration: Vec::new(),
+        },
+        ptr,
+    )
 }
 
 fn integer_type(i: &IntegerType, ptr: &str) -> Result<Typed> {
