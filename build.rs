@@ -19,8 +19,8 @@ use heck::{ToSnakeCase, ToUpperCamelCase};
 use openapiv3::{
     APIKeyLocation, AdditionalProperties, AnySchema, ArrayType, Header, IntegerFormat, IntegerType,
     NumberFormat, NumberType, ObjectType, OpenAPI, Operation, Parameter, ParameterData,
-    ParameterSchemaOrContent, ReferenceOr, Response, Schema, SchemaKind, SecurityScheme,
-    StatusCode, StringFormat, StringType, Type, VariantOrUnknownOrEmpty,
+    ParameterSchemaOrContent, ReferenceOr, RequestBody, Response, Schema, SchemaKind,
+    SecurityScheme, StatusCode, StringFormat, StringType, Type, VariantOrUnknownOrEmpty,
 };
 use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::{format_ident, quote};
@@ -28,6 +28,22 @@ use quote::{format_ident, quote};
 const SPEC: &str = "api/openapi.yaml";
 /// The schema every error response must carry.
 const PROBLEM: &str = "Problem";
+/// The media types of a file upload request body.
+const UPLOAD_MEDIA: &[&str] = &["multipart/form-data", "text/csv"];
+
+/// `type: string, format: binary`.
+fn is_binary(schema: &Schema) -> bool {
+    matches!(
+        &schema.schema_kind,
+        SchemaKind::Type(Type::String(StringType {
+            format: VariantOrUnknownOrEmpty::Item(StringFormat::Binary),
+            enumeration,
+            pattern: None,
+            min_length: None,
+            max_length: None,
+        })) if enumeration.is_empty()
+    )
+}
 
 fn main() {
     println!("cargo:rerun-if-changed={SPEC}");
@@ -191,6 +207,8 @@ struct Generator<'a> {
     bodies: Vec<(String, String, String)>,
     /// (METHOD, path template) of every operation marked `x-rate-limit-class: bulk`.
     bulk: Vec<(String, String)>,
+    /// (METHOD, path template) of every operation that takes a file upload.
+    uploads: Vec<(String, String)>,
 }
 
 impl<'a> Generator<'a> {
@@ -202,6 +220,7 @@ impl<'a> Generator<'a> {
             model_names: Vec::new(),
             bodies: Vec::new(),
             bulk: Vec::new(),
+            uploads: Vec::new(),
         }
     }
 
@@ -286,6 +305,8 @@ impl<'a> Generator<'a> {
         let allow_methods = allow.iter().map(|(_, m)| m);
         let bulk_methods = self.bulk.iter().map(|(m, _)| m);
         let bulk_paths = self.bulk.iter().map(|(_, p)| p);
+        let upload_methods = self.uploads.iter().map(|(m, _)| m);
+        let upload_paths = self.uploads.iter().map(|(_, p)| p);
         let body_methods = self.bodies.iter().map(|(m, _, _)| m);
         let body_paths = self.bodies.iter().map(|(_, p, _)| p);
         let body_schemas = self.bodies.iter().map(|(_, _, s)| s);
@@ -320,6 +341,9 @@ impl<'a> Generator<'a> {
 
             /// (METHOD, path template, schema) of each operation that takes a JSON body.
             pub const REQUEST_BODIES: &[(&str, &str, &str)] = &[#((#body_methods, #body_paths, #body_schemas)),*];
+
+            /// (METHOD, path template) of each operation that takes a file upload.
+            pub const UPLOADS: &[(&str, &str)] = &[#((#upload_methods, #upload_paths)),*];
 
             /// (METHOD, path template) of the operations limited by the bulk policy.
             pub const BULK_OPERATIONS: &[(&str, &str)] = &[#((#bulk_methods, #bulk_paths)),*];
@@ -838,50 +862,23 @@ impl<'a> Generator<'a> {
                     "optional request bodies are not supported; set `required: true`",
                 );
             }
-            let (media, content) = match body.content.len() {
-                1 => body
-                    .content
-                    .iter()
-                    .next()
-                    .ok_or(())
-                    .or_else(|()| err(&bptr, "no content"))?,
-                _ => {
-                    return err(
-                        &format!("{bptr}/content"),
-                        "exactly one media type per request body is supported",
-                    )
-                }
-            };
-            if media != "application/json" {
-                return err(
-                    &format!("{bptr}/content/{}", seg(media)),
-                    "only application/json request bodies are supported",
-                );
+            if body
+                .content
+                .keys()
+                .all(|m| UPLOAD_MEDIA.contains(&m.as_str()))
+            {
+                let ty = self.upload_body(&camel, body, &bptr)?;
+                self.uploads
+                    .push((method.to_ascii_uppercase(), path.to_string()));
+                route_args.push(quote!(body: #ty));
+                trait_args.push(quote!(body: crate::api::upload::Upload));
+                call_args.push(quote!(body.into_upload()));
+            } else {
+                let ty = self.json_body(body, &bptr, method, path)?;
+                route_args.push(quote!(body: ::poem_openapi::payload::Json<#ty>));
+                trait_args.push(quote!(body: #ty));
+                call_args.push(quote!(body.0));
             }
-            if content.example.is_some() || !content.examples.is_empty() {
-                return err(&format!("{bptr}/content/{}", seg(media)), "examples on media types are not rendered; put an `example` on the component schema");
-            }
-            let sptr = format!("{bptr}/content/{}/schema", seg(media));
-            let schema = content
-                .schema
-                .as_ref()
-                .ok_or(())
-                .or_else(|()| err(&sptr, "missing schema"))?;
-            let SchemaRef::Component(name) = schema_ref(schema, &sptr)? else {
-                return err(
-                    &sptr,
-                    "request body schemas must be a $ref to components/schemas",
-                );
-            };
-            let ty = type_ident(name);
-            self.bodies.push((
-                method.to_ascii_uppercase(),
-                path.to_string(),
-                name.to_string(),
-            ));
-            route_args.push(quote!(body: ::poem_openapi::payload::Json<#ty>));
-            trait_args.push(quote!(body: #ty));
-            call_args.push(quote!(body.0));
         }
         let (ok_ty, err_ty) = self.responses(&camel, op_id, op, &format!("{ptr}/responses"))?;
         let doc = {
@@ -910,6 +907,123 @@ impl<'a> Generator<'a> {
                 }
             },
         })
+    }
+
+    /// The model of a JSON request body: its only media type, a `$ref` to a component.
+    fn json_body(
+        &mut self,
+        body: &RequestBody,
+        bptr: &str,
+        method: &str,
+        path: &str,
+    ) -> Result<Ident> {
+        let (media, content) = match body.content.len() {
+            1 => body
+                .content
+                .iter()
+                .next()
+                .ok_or(())
+                .or_else(|()| err(bptr, "no content"))?,
+            _ => {
+                return err(
+                    &format!("{bptr}/content"),
+                    "exactly one media type per JSON request body is supported",
+                )
+            }
+        };
+        if media != "application/json" {
+            return err(
+                &format!("{bptr}/content/{}", seg(media)),
+                "request bodies are application/json, or uploads (multipart/form-data, text/csv)",
+            );
+        }
+        if content.example.is_some() || !content.examples.is_empty() {
+            return err(&format!("{bptr}/content/{}", seg(media)), "examples on media types are not rendered; put an `example` on the component schema");
+        }
+        let sptr = format!("{bptr}/content/{}/schema", seg(media));
+        let schema = content
+            .schema
+            .as_ref()
+            .ok_or(())
+            .or_else(|()| err(&sptr, "missing schema"))?;
+        let SchemaRef::Component(name) = schema_ref(schema, &sptr)? else {
+            return err(
+                &sptr,
+                "request body schemas must be a $ref to components/schemas",
+            );
+        };
+        self.bodies.push((
+            method.to_ascii_uppercase(),
+            path.to_string(),
+            name.to_string(),
+        ));
+        Ok(type_ident(name))
+    }
+
+    /// A file upload: `multipart/form-data` with one binary property `file`, and/or a raw
+    /// `text/csv` body. The handler gets the unread body as `crate::api::upload::Upload`.
+    fn upload_body(&mut self, camel: &str, body: &RequestBody, bptr: &str) -> Result<Ident> {
+        let mut variants = Vec::new();
+        let mut arms = Vec::new();
+        for (media, content) in &body.content {
+            let cptr = format!("{bptr}/content/{}", seg(media));
+            if content.example.is_some()
+                || !content.examples.is_empty()
+                || !content.encoding.is_empty()
+            {
+                return err(
+                    &cptr,
+                    "examples and encodings on upload media types are not supported",
+                );
+            }
+            let schema = match &content.schema {
+                Some(ReferenceOr::Item(s)) => s,
+                _ => return err(&format!("{cptr}/schema"), "upload schemas must be inline"),
+            };
+            let sptr = format!("{cptr}/schema");
+            let (variant, payload) = match media.as_str() {
+                "multipart/form-data" => {
+                    let file = match &schema.schema_kind {
+                        SchemaKind::Type(Type::Object(o))
+                            if o.required == ["file"] && o.properties.len() == 1 =>
+                        {
+                            o.properties.get("file")
+                        }
+                        _ => None,
+                    };
+                    match file {
+                        Some(ReferenceOr::Item(f)) if is_binary(f) && f.schema_data == Default::default() => {}
+                        _ => return err(&sptr, "multipart uploads are an object with one required property `file` of `type: string, format: binary` (no other keywords)"),
+                    }
+                    (
+                        format_ident!("Form"),
+                        quote!(crate::api::upload::FormUpload),
+                    )
+                }
+                _ => {
+                    if !is_binary(schema) || schema.schema_data != Default::default() {
+                        return err(&sptr, "text/csv uploads are `type: string, format: binary` (no other keywords)");
+                    }
+                    (format_ident!("Csv"), quote!(crate::api::upload::CsvUpload))
+                }
+            };
+            variants.push(quote!(#variant(#payload)));
+            arms.push(quote!(Self::#variant(upload) => upload.0));
+        }
+        let ty = format_ident!("{camel}Body");
+        let doc = doc_attrs(body.description.as_deref());
+        self.items.push(quote! {
+            #doc
+            #[derive(::poem_openapi::ApiRequest)]
+            pub enum #ty { #(#variants),* }
+
+            impl #ty {
+                pub fn into_upload(self) -> crate::api::upload::Upload {
+                    match self { #(#arms),* }
+                }
+            }
+        });
+        Ok(ty)
     }
 
     fn resolve_parameter(
@@ -1096,17 +1210,7 @@ impl<'a> Generator<'a> {
                     if media == "text/event-stream" && code < 400 {
                         fields.push(self.event_stream(schema, &format!("{cptr}/schema"))?);
                     } else if media == "text/csv" && code < 400 {
-                        let binary = matches!(
-                            schema,
-                            ReferenceOr::Item(Schema {
-                                schema_kind: SchemaKind::Type(Type::String(StringType {
-                                    format: VariantOrUnknownOrEmpty::Item(StringFormat::Binary),
-                                    ..
-                                })),
-                                ..
-                            })
-                        );
-                        if !binary {
+                        if !matches!(schema, ReferenceOr::Item(s) if is_binary(s)) {
                             return err(
                                 &format!("{cptr}/schema"),
                                 "text/csv responses need `type: string, format: binary`",

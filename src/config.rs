@@ -85,6 +85,20 @@ pub struct Config {
     /// `OUTBOX_RETENTION_HOURS`: how long published events stay for SSE resume. Default 168.
     #[serde(default = "defaults::outbox_retention_hours")]
     pub outbox_retention_hours: u64,
+    /// `IMPORT_MAX_BYTES`: largest CSV file an import takes; 413 `FILE_TOO_LARGE` beyond.
+    /// Default 100 MiB.
+    #[serde(default = "defaults::import_max_bytes")]
+    pub import_max_bytes: u64,
+    /// `IMPORT_MAX_ROWS`: most data rows in one import; 413 `TOO_MANY_ROWS` beyond.
+    /// Default 1000000.
+    #[serde(default = "defaults::import_max_rows")]
+    pub import_max_rows: u64,
+    /// `IMPORT_BATCH_SIZE`: rows an import writes per transaction (1..=10000). Default 1000.
+    #[serde(default = "defaults::import_batch_size")]
+    pub import_batch_size: usize,
+    /// `IMPORT_SPOOL_DIR`: where uploaded files wait until their import finishes; it must
+    /// survive restarts for imports to resume. Default `$DATA_DIR/imports`.
+    pub import_spool_dir: Option<PathBuf>,
     /// `SSE_HEARTBEAT_SECS`: a `:` comment is sent on idle event streams this often.
     /// Default 15.
     #[serde(default = "defaults::sse_heartbeat_secs")]
@@ -177,6 +191,15 @@ mod defaults {
     pub fn outbox_retention_hours() -> u64 {
         168
     }
+    pub fn import_max_bytes() -> u64 {
+        100 * 1024 * 1024
+    }
+    pub fn import_max_rows() -> u64 {
+        1_000_000
+    }
+    pub fn import_batch_size() -> usize {
+        1000
+    }
     pub fn sse_heartbeat_secs() -> u64 {
         15
     }
@@ -268,6 +291,15 @@ impl Config {
                 "1..=1000",
                 &self.kafka_topic_partitions,
             );
+        }
+        if !(1..=10_000).contains(&self.import_batch_size) {
+            return bad("IMPORT_BATCH_SIZE", "1..=10000", &self.import_batch_size);
+        }
+        if self.import_max_bytes == 0 {
+            return bad("IMPORT_MAX_BYTES", "at least 1", &self.import_max_bytes);
+        }
+        if self.import_max_rows == 0 {
+            return bad("IMPORT_MAX_ROWS", "at least 1", &self.import_max_rows);
         }
         if !(1..=10_000).contains(&self.outbox_batch_size) {
             return bad("OUTBOX_BATCH_SIZE", "1..=10000", &self.outbox_batch_size);
@@ -416,6 +448,12 @@ impl Config {
             Some("pretty") => Some(LogFormat::Pretty),
             _ => None,
         }
+    }
+
+    pub fn import_spool_dir(&self) -> PathBuf {
+        self.import_spool_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("imports"))
     }
 
     pub fn is_sqlite(&self) -> bool {

@@ -32,6 +32,11 @@ impl SellerId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// A seller id read back from storage, where only parsed ids are written.
+    pub(crate) fn stored(raw: &str) -> Self {
+        Self(raw.to_string())
+    }
 }
 
 impl fmt::Display for SellerId {

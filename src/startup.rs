@@ -108,6 +108,7 @@ impl Application {
     pub async fn run_until(self, signal: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         let token = self.state.shutdown.clone();
         let pruner = tokio::spawn(prune(self.state.clone(), token.clone()));
+        let importer = tokio::spawn(self.state.imports.worker().run(token.clone()));
         let relay = self.state.kafka.clone().map(|publisher| {
             let relay = Relay {
                 db: self.state.db.clone(),
@@ -139,6 +140,8 @@ impl Application {
             .await;
         self.state.shutdown.cancel();
         let _ = pruner.await;
+        // An import stops after its current batch and resumes at the next start.
+        let _ = importer.await;
         if let Some(relay) = relay {
             let _ = relay.await;
         }

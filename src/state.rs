@@ -19,6 +19,7 @@ use crate::{
     metrics::Metrics,
     service::{
         health::Health,
+        import::{self, ImportService},
         notifications::{self, Streams},
         products::ProductService,
         write::{Announcer, Writer},
@@ -30,6 +31,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub db: DatabaseConnection,
     pub products: ProductService,
+    pub imports: ImportService,
     /// `None` when rate limiting is switched off.
     pub rate_limits: Option<RateLimits>,
     /// `None` when `KAFKA_BROKERS` is unset.
@@ -162,6 +164,17 @@ impl AppState {
             shutdown.clone(),
             metrics.sse_connections.clone(),
         );
+        let imports = ImportService::new(
+            db.clone(),
+            announcer.clone(),
+            import::Settings {
+                spool_dir: config.import_spool_dir(),
+                max_bytes: config.import_max_bytes,
+                max_rows: config.import_max_rows,
+                batch_size: config.import_batch_size,
+                low_stock_threshold: config.low_stock_threshold,
+            },
+        );
         let writer = Writer {
             db: db.clone(),
             idempotency_ttl: config.idempotency_ttl(),
@@ -183,6 +196,7 @@ impl AppState {
             config: Arc::new(config),
             db,
             products,
+            imports,
             rate_limits,
             kafka,
             relay_wake,

@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261125_000001_create_products;
 mod m20261125_000002_create_idempotency_keys;
 mod m20261125_000003_create_outbox;
+mod m20261125_000004_create_imports;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_create_products::Migration),
             Box::new(m20261125_000002_create_idempotency_keys::Migration),
             Box::new(m20261125_000003_create_outbox::Migration),
+            Box::new(m20261125_000004_create_imports::Migration),
         ]
     }
 }

@@ -8,7 +8,7 @@ use poem::{http::StatusCode, IntoResponse, Response};
 use serde_json::{json, Value};
 
 pub use crate::api::generated::Problem;
-use crate::service::{idempotency::IdempotencyError, products::ProductError};
+use crate::service::{idempotency::IdempotencyError, import::ImportError, products::ProductError};
 
 /// The machine-readable `error_code`s.
 pub mod codes {
@@ -31,6 +31,13 @@ pub mod codes {
     pub const RATE_LIMIT_EXCEEDED: &str = "RATE_LIMIT_EXCEEDED";
     pub const TOO_MANY_STREAMS: &str = "TOO_MANY_STREAMS";
     pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
+    pub const FILE_TOO_LARGE: &str = "FILE_TOO_LARGE";
+    pub const TOO_MANY_ROWS: &str = "TOO_MANY_ROWS";
+    pub const INVALID_FILE_TYPE: &str = "INVALID_FILE_TYPE";
+    pub const MISSING_FILE: &str = "MISSING_FILE";
+    pub const INVALID_CSV: &str = "INVALID_CSV";
+    pub const IMPORT_NOT_FOUND: &str = "IMPORT_NOT_FOUND";
+    pub const IMPORT_FINISHED: &str = "IMPORT_FINISHED";
 }
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -203,6 +210,63 @@ impl From<ProductError> for Problem {
             .with_details(json!({ "field": "cursor" })),
             ProductError::Idempotency(e) => e.into(),
             ProductError::Database(e) => database(&e),
+        }
+    }
+}
+
+impl From<ImportError> for Problem {
+    fn from(e: ImportError) -> Self {
+        let message = e.to_string();
+        match e {
+            ImportError::FileTooLarge(limit) => {
+                Problem::new(StatusCode::PAYLOAD_TOO_LARGE, codes::FILE_TOO_LARGE, format!("CSV {message}"))
+                    .with_details(json!({ "limit": limit }))
+            }
+            ImportError::TooManyRows(limit) => {
+                Problem::new(StatusCode::PAYLOAD_TOO_LARGE, codes::TOO_MANY_ROWS, format!("CSV {message}"))
+                    .with_details(json!({ "limit": limit }))
+            }
+            ImportError::InvalidFileType(why) => Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                codes::INVALID_FILE_TYPE,
+                format!("Upload a CSV file: {why}"),
+            ),
+            ImportError::MissingFile => Problem::new(
+                StatusCode::BAD_REQUEST,
+                codes::MISSING_FILE,
+                "No file uploaded: send the CSV as the `file` field of multipart/form-data, or as a text/csv body",
+            ),
+            ImportError::Upload(_) => {
+                Problem::new(StatusCode::BAD_REQUEST, codes::INVALID_CSV, message)
+            }
+            ImportError::Header(header) => {
+                let missing = match &header {
+                    crate::service::import::columns::HeaderError::Missing(columns) => json!(columns),
+                    _ => json!([]),
+                };
+                Problem::new(StatusCode::BAD_REQUEST, codes::INVALID_CSV, format!("Invalid CSV: {header}"))
+                    .with_details(json!({ "missing_columns": missing }))
+            }
+            ImportError::UpsertWithoutSku => Problem::validation(
+                "mode",
+                "requires(sku column)",
+                json!("upsert"),
+                format!("Invalid parameter `mode`: {message}"),
+            ),
+            ImportError::NotFound(id) => Problem::new(
+                StatusCode::NOT_FOUND,
+                codes::IMPORT_NOT_FOUND,
+                format!("Import {id} not found or does not belong to seller"),
+            ),
+            ImportError::Finished { status, .. } => {
+                Problem::new(StatusCode::CONFLICT, codes::IMPORT_FINISHED, message)
+                    .with_details(json!({ "status": status }))
+            }
+            ImportError::Io(e) => {
+                tracing::error!(error = %e, "import spool failed");
+                Problem::internal()
+            }
+            ImportError::Database(e) => database(&e),
         }
     }
 }

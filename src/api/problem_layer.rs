@@ -239,6 +239,9 @@ fn to_problem(err: poem::Error, seen: &Seen) -> Problem {
         };
     }
     if let Some(e) = err.downcast_ref::<ContentTypeError>() {
+        if is_upload(seen) {
+            return upload_content_type_problem(e);
+        }
         return Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             codes::UNSUPPORTED_MEDIA_TYPE,
@@ -267,6 +270,32 @@ fn to_problem(err: poem::Error, seen: &Seen) -> Problem {
         .to_ascii_uppercase()
         .replace(' ', "_");
     Problem::new(status, &code, err.to_string())
+}
+
+/// Whether the request is for an operation that takes a file upload.
+fn is_upload(seen: &Seen) -> bool {
+    route_of(&seen.path).is_some_and(|(template, _)| {
+        generated::UPLOADS
+            .iter()
+            .any(|(m, p)| *m == seen.method.as_str() && *p == template)
+    })
+}
+
+fn upload_content_type_problem(e: &ContentTypeError) -> Problem {
+    match e {
+        ContentTypeError::ExpectContentType => Problem::new(
+            StatusCode::BAD_REQUEST,
+            codes::MISSING_FILE,
+            "No file uploaded: send the CSV as the `file` field of multipart/form-data, or as a text/csv body",
+        ),
+        ContentTypeError::NotSupported { content_type } => Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            codes::INVALID_FILE_TYPE,
+            format!(
+                "Upload a CSV file: send multipart/form-data with a `file` field or a text/csv body, not {content_type}"
+            ),
+        ),
+    }
 }
 
 fn param_problem(name: &str, reason: &str, value: Value) -> Problem {

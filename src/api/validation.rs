@@ -5,9 +5,36 @@
 //! also emits each model's rules as data (`FieldRule`), and [`explain`] re-reads a rejected
 //! body against them to say exactly which field broke which rule with which value.
 
+use std::{
+    collections::HashMap,
+    sync::{LazyLock, PoisonError, RwLock},
+};
+
+use regex::Regex;
 use serde_json::Value;
 
 use crate::api::decimal::is_multiple_of;
+
+/// Whether `text` matches the spec pattern `pattern`; each pattern is compiled once, as bulk
+/// imports check it for every row.
+fn pattern_matches(pattern: &'static str, text: &str) -> bool {
+    static COMPILED: LazyLock<RwLock<HashMap<&'static str, Option<Regex>>>> =
+        LazyLock::new(Default::default);
+    let cached = COMPILED
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(pattern)
+        .cloned();
+    let re = cached.unwrap_or_else(|| {
+        let re = Regex::new(pattern).ok();
+        COMPILED
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(pattern, re.clone());
+        re
+    });
+    re.is_some_and(|re| re.is_match(text))
+}
 
 /// A property's rules, generated from the spec.
 #[derive(Debug)]
@@ -112,7 +139,7 @@ fn check_value(rule: &FieldRule, v: &Value) -> Option<Violation> {
                 return Some(violation(rule, format!("maxLength({max})"), v, what));
             }
             if let Some(p) = pattern {
-                let matches = regex::Regex::new(p).is_ok_and(|re| re.is_match(s));
+                let matches = pattern_matches(p, s);
                 if !matches {
                     let what = format!("must match the pattern {p}");
                     return Some(violation(rule, format!("pattern({p})"), v, what));

@@ -3,6 +3,7 @@
 //! service decides the transaction, and return `DbErr`.
 
 pub mod idempotency;
+pub mod imports;
 pub mod outbox;
 pub mod products;
 

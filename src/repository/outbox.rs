@@ -20,20 +20,33 @@ pub struct NewRow {
     pub created_at: DateTime<Utc>,
 }
 
+/// Rows per multi-row insert (6 columns a row).
+const ROWS_PER_STATEMENT: usize = 1000;
+
 /// Appends `rows` in order and returns them with their ids.
 pub async fn append(db: &impl ConnectionTrait, rows: Vec<NewRow>) -> Result<Vec<Model>, DbErr> {
     let mut stored = Vec::with_capacity(rows.len());
-    for row in rows {
-        let active = ActiveModel {
-            seller_id: Set(row.seller_id),
-            event_type: Set(row.event_type.to_string()),
-            product_id: Set(row.product_id),
-            payload: Set(row.payload),
-            created_at: Set(row.created_at),
-            published_at: Set(None),
-            ..Default::default()
-        };
-        stored.push(Entity::insert(active).exec_with_returning(db).await?);
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<ActiveModel> = rows
+            .by_ref()
+            .take(ROWS_PER_STATEMENT)
+            .map(|row| ActiveModel {
+                seller_id: Set(row.seller_id),
+                event_type: Set(row.event_type.to_string()),
+                product_id: Set(row.product_id),
+                payload: Set(row.payload),
+                created_at: Set(row.created_at),
+                published_at: Set(None),
+                ..Default::default()
+            })
+            .collect();
+        let mut inserted = Entity::insert_many(chunk)
+            .exec_with_returning_many(db)
+            .await?;
+        // Ids follow the VALUES order, which is the events' order.
+        inserted.sort_by_key(|r| r.id);
+        stored.extend(inserted);
     }
     Ok(stored)
 }

@@ -302,3 +302,125 @@ pub async fn count(
         .count(db)
         .await
 }
+
+/// Rows per multi-row statement of the bulk writes: well under the bind-parameter limits of
+/// both databases (13 columns a row).
+const ROWS_PER_STATEMENT: usize = 1000;
+
+/// The seller's live products with these skus (locked on PostgreSQL, as `find_for_update`).
+pub async fn find_by_skus(
+    db: &impl ConnectionTrait,
+    seller: &SellerId,
+    skus: Vec<String>,
+) -> Result<Vec<Model>, DbErr> {
+    if skus.is_empty() {
+        return Ok(Vec::new());
+    }
+    let query = Entity::find().filter(scoped(seller).add(Column::Sku.is_in(skus)));
+    match db.get_database_backend() {
+        sea_orm::DatabaseBackend::Postgres => query.lock_exclusive().all(db).await,
+        _ => query.all(db).await,
+    }
+}
+
+fn active(seller: &SellerId, row: NewRow, now: DateTime<Utc>) -> ActiveModel {
+    ActiveModel {
+        seller_id: Set(seller.as_str().to_string()),
+        sku: Set(row.sku),
+        name: Set(row.name),
+        description: Set(row.description),
+        price_cents: Set(row.price_cents),
+        quantity: Set(row.quantity),
+        category: Set(row.category),
+        low_stock_threshold: Set(row.low_stock_threshold),
+        version: Set(1),
+        created_at: Set(now),
+        updated_at: Set(now),
+        deleted_at: Set(None),
+        ..Default::default()
+    }
+}
+
+/// Creates products with multi-row inserts; returns them in the order given.
+pub async fn insert_many(
+    db: &impl ConnectionTrait,
+    seller: &SellerId,
+    rows: Vec<NewRow>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Model>, DbErr> {
+    let mut stored = Vec::with_capacity(rows.len());
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<ActiveModel> = rows
+            .by_ref()
+            .take(ROWS_PER_STATEMENT)
+            .map(|r| active(seller, r, now))
+            .collect();
+        let mut inserted = Entity::insert_many(chunk)
+            .exec_with_returning_many(db)
+            .await?;
+        // Ids follow the VALUES order; sorting makes that order explicit.
+        inserted.sort_by_key(|p| p.id);
+        stored.extend(inserted);
+    }
+    Ok(stored)
+}
+
+/// Writes whole rows over live products of `seller` (matched by id) with multi-row
+/// statements; the caller read and locked them and computed their new versions.
+pub async fn replace_many(
+    db: &impl ConnectionTrait,
+    seller: &SellerId,
+    rows: Vec<Model>,
+) -> Result<Vec<Model>, DbErr> {
+    use sea_orm::sea_query::OnConflict;
+    let mut stored = Vec::with_capacity(rows.len());
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<ActiveModel> = rows
+            .by_ref()
+            .take(ROWS_PER_STATEMENT)
+            .filter(|p| p.seller_id == seller.as_str() && p.deleted_at.is_none())
+            .map(|p| ActiveModel {
+                id: Set(p.id),
+                seller_id: Set(p.seller_id),
+                sku: Set(p.sku),
+                name: Set(p.name),
+                description: Set(p.description),
+                price_cents: Set(p.price_cents),
+                quantity: Set(p.quantity),
+                category: Set(p.category),
+                low_stock_threshold: Set(p.low_stock_threshold),
+                version: Set(p.version),
+                created_at: Set(p.created_at),
+                updated_at: Set(p.updated_at),
+                deleted_at: Set(None),
+            })
+            .collect();
+        if chunk.is_empty() {
+            continue;
+        }
+        // Every id exists, so each row takes the conflict branch: an UPDATE of many rows in
+        // one statement, on both databases.
+        let on_conflict = OnConflict::column(Column::Id)
+            .update_columns([
+                Column::Sku,
+                Column::Name,
+                Column::Description,
+                Column::PriceCents,
+                Column::Quantity,
+                Column::Category,
+                Column::LowStockThreshold,
+                Column::Version,
+                Column::UpdatedAt,
+            ])
+            .to_owned();
+        stored.extend(
+            Entity::insert_many(chunk)
+                .on_conflict(on_conflict)
+                .exec_with_returning_many(db)
+                .await?,
+        );
+    }
+    Ok(stored)
+}

@@ -7,7 +7,11 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
 
-use crate::{api::decimal::Decimal, entity::product::Model as Product, repository::outbox::NewRow};
+use crate::{
+    api::decimal::Decimal,
+    entity::{import::Model as Import, product::Model as Product},
+    repository::outbox::NewRow,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventType {
@@ -15,6 +19,10 @@ pub enum EventType {
     ProductUpdated,
     ProductDeleted,
     LowStockWarning,
+    /// An import's counters, at most once a second while it runs. Live only: not on Kafka.
+    ImportProgress,
+    /// An import ended (completed, failed or cancelled). Live only: not on Kafka.
+    ImportCompleted,
 }
 
 impl EventType {
@@ -24,7 +32,14 @@ impl EventType {
             Self::ProductUpdated => "ProductUpdated",
             Self::ProductDeleted => "ProductDeleted",
             Self::LowStockWarning => "LowStockWarning",
+            Self::ImportProgress => "ImportProgress",
+            Self::ImportCompleted => "ImportCompleted",
         }
+    }
+
+    /// Whether the event describes a product change, the kind published to Kafka.
+    pub fn is_product_change(self) -> bool {
+        !matches!(self, Self::ImportProgress | Self::ImportCompleted)
     }
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -33,6 +48,8 @@ impl EventType {
             Self::ProductUpdated,
             Self::ProductDeleted,
             Self::LowStockWarning,
+            Self::ImportProgress,
+            Self::ImportCompleted,
         ]
         .into_iter()
         .find(|t| t.as_str() == s)
@@ -65,6 +82,37 @@ fn product_data(p: &Product) -> Map<String, Value> {
     match value {
         Value::Object(map) => map,
         _ => Map::new(),
+    }
+}
+
+/// The outbox row of an import event (`ImportProgress` or `ImportCompleted`): the import's
+/// status and counters. Its `product_id` is 0: it concerns no single product.
+pub fn import_event(kind: EventType, import: &Import, at: DateTime<Utc>) -> NewRow {
+    let millis = at.timestamp_millis();
+    let payload = json!({
+        "eventId": format!("{}-{}-{}-{millis}", import.seller_id, import.id, kind.as_str()),
+        "eventType": kind.as_str(),
+        "timestamp": millis,
+        "data": {
+            "importId": import.id,
+            "sellerId": import.seller_id,
+            "status": import.status,
+            "dryRun": import.dry_run,
+            "totalRows": import.total_rows,
+            "processed": import.processed,
+            "created": import.created,
+            "updated": import.updated,
+            "unchanged": import.unchanged,
+            "failed": import.failed,
+            "failure": import.failure,
+        },
+    });
+    NewRow {
+        seller_id: import.seller_id.clone(),
+        event_type: kind.as_str(),
+        product_id: 0,
+        payload: payload.to_string(),
+        created_at: at,
     }
 }
 

@@ -2,7 +2,8 @@
 //! constant whatever the row count.
 //!
 //! Text cells that a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, tab
-//! or carriage return) are prefixed with `'` (OWASP's advice); the importer removes it again.
+//! or carriage return) are prefixed with `'` (OWASP's advice), as is text starting with `'`;
+//! the importer removes it again.
 
 use bytes::Bytes;
 use futures::{stream::BoxStream, StreamExt};
@@ -32,10 +33,11 @@ pub const COLUMNS: [&str; 10] = [
     "updated_at",
 ];
 
-/// A cell as written: formula-like text gets a leading `'`.
+/// A cell as written: formula-like text gets a leading `'`, and so does text that already
+/// starts with one, so the importer's un-escaping gives back every value exactly.
 pub fn neutralise(cell: &str) -> String {
     match cell.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}"),
+        Some('=' | '+' | '-' | '@' | '\t' | '\r' | '\'') => format!("'{cell}"),
         _ => cell.to_string(),
     }
 }
@@ -58,7 +60,7 @@ fn row(p: &Product) -> [String; 10] {
     ]
 }
 
-fn encode<I, R>(rows: I) -> std::io::Result<Bytes>
+pub(crate) fn encode<I, R>(rows: I) -> std::io::Result<Bytes>
 where
     I: IntoIterator<Item = R>,
     R: IntoIterator,

@@ -6,6 +6,7 @@ pub mod events;
 pub mod export;
 pub mod health;
 pub mod idempotency;
+pub mod import;
 pub mod notifications;
 pub mod products;
 pub mod relay;

@@ -53,6 +53,21 @@ fn sentence(event_type: &str, data: &Value) -> String {
         "ProductCreated" => format!("New product: {name}"),
         "ProductDeleted" => format!("Product deleted: {name}"),
         "LowStockWarning" => format!("Low stock: {name} ({} left)", data["quantity"]),
+        "ImportProgress" => format!(
+            "Import {}: {} of {} rows processed",
+            data["importId"].as_str().unwrap_or_default(),
+            data["processed"],
+            data["totalRows"]
+        ),
+        "ImportCompleted" => format!(
+            "Import {} {}: {} created, {} updated, {} unchanged, {} failed",
+            data["importId"].as_str().unwrap_or_default(),
+            data["status"].as_str().unwrap_or_default(),
+            data["created"],
+            data["updated"],
+            data["unchanged"],
+            data["failed"]
+        ),
         _ => format!("Product updated: {name}"),
     }
 }

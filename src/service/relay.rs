@@ -48,18 +48,21 @@ pub struct Relay {
     pub metrics: Metrics,
 }
 
-fn topic(event_type: &str) -> ProductTopic {
+/// The topic of a product event; `None` for events that are not published (imports').
+fn topic(event_type: &str) -> Option<ProductTopic> {
     match EventType::parse(event_type) {
-        Some(EventType::ProductCreated) => ProductTopic::Created,
-        Some(EventType::ProductDeleted) => ProductTopic::Deleted,
-        Some(EventType::LowStockWarning) => ProductTopic::LowStock,
-        _ => ProductTopic::Updated,
+        Some(EventType::ProductCreated) => Some(ProductTopic::Created),
+        Some(EventType::ProductDeleted) => Some(ProductTopic::Deleted),
+        Some(EventType::LowStockWarning) => Some(ProductTopic::LowStock),
+        Some(t) if !t.is_product_change() => None,
+        _ => Some(ProductTopic::Updated),
     }
 }
 
 /// The Kafka record of an outbox row: the contract JSON as value, the seller as key, and
-/// CloudEvents binary-mode headers.
-pub fn record(row: &Row) -> OutgoingRecord {
+/// CloudEvents binary-mode headers; `None` for a row that is not published.
+pub fn record(row: &Row) -> Option<OutgoingRecord> {
+    let topic = topic(&row.event_type)?;
     let headers = BTreeMap::from([
         ("ce_specversion".to_string(), b"1.0".to_vec()),
         ("ce_id".to_string(), row.id.to_string().into_bytes()),
@@ -77,13 +80,13 @@ pub fn record(row: &Row) -> OutgoingRecord {
         ),
         ("content-type".to_string(), b"application/json".to_vec()),
     ]);
-    OutgoingRecord {
-        topic: topic(&row.event_type),
+    Some(OutgoingRecord {
+        topic,
         key: row.seller_id.clone(),
         value: row.payload.clone().into_bytes(),
         headers,
         timestamp: row.created_at,
-    }
+    })
 }
 
 impl Relay {
@@ -160,9 +163,10 @@ impl Relay {
         if rows.is_empty() {
             return Ok(0);
         }
-        self.publisher
-            .publish(rows.iter().map(record).collect())
-            .await?;
+        let records: Vec<OutgoingRecord> = rows.iter().filter_map(record).collect();
+        if !records.is_empty() {
+            self.publisher.publish(records).await?;
+        }
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
         repository::outbox::mark_published(db, ids, Utc::now()).await?;
         self.metrics.events_published.inc_by(rows.len() as u64);

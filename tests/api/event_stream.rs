@@ -20,21 +20,21 @@ fn fresh_seller() -> String {
 
 /// One SSE frame as a client parses it.
 #[derive(Debug, Default, Clone)]
-struct Frame {
-    id: Option<String>,
-    event: Option<String>,
-    data: String,
+pub struct Frame {
+    pub id: Option<String>,
+    pub event: Option<String>,
+    pub data: String,
     retry: Option<u64>,
     comment: bool,
 }
 
 impl Frame {
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         serde_json::from_str(&self.data).unwrap_or_else(|e| panic!("data of {self:?} is JSON: {e}"))
     }
 }
 
-struct Sse {
+pub struct Sse {
     body: BoxStream<'static, reqwest::Result<bytes::Bytes>>,
     buffer: String,
 }
@@ -53,7 +53,7 @@ impl Sse {
         req.send().await.expect("sent")
     }
 
-    async fn connect(app: &TestApp, seller: &str, query: &str, last: Option<&str>) -> Self {
+    pub async fn connect(app: &TestApp, seller: &str, query: &str, last: Option<&str>) -> Self {
         let resp = Self::open(app, Some(seller), query, last).await;
         assert_eq!(resp.status(), StatusCode::OK);
         assert_eq!(resp.headers()["content-type"], "text/event-stream");
@@ -104,7 +104,7 @@ impl Sse {
     }
 
     /// The next event frame (comments and retry hints skipped).
-    async fn next_event(&mut self) -> Frame {
+    pub async fn next_event(&mut self) -> Frame {
         loop {
             let frame = self.next_raw().await;
             if frame.event.is_some() {

@@ -85,6 +85,14 @@ pub async fn fresh_database(backend: Backend) -> String {
     }
 }
 
+/// An empty directory for one server's import spool.
+pub fn spool_dir() -> String {
+    let dir = std::env::temp_dir()
+        .join("product-api-tests")
+        .join(format!("spool-{}", uuid::Uuid::new_v4().simple()));
+    dir.display().to_string()
+}
+
 impl TestApp {
     /// Starts the graceful shutdown, as SIGTERM would.
     pub fn shut_down(&self) {
@@ -97,14 +105,17 @@ impl TestApp {
 
     pub async fn spawn_with(backend: Backend, extra: &[(&str, &str)]) -> Self {
         let url = fresh_database(backend).await;
+        let spool = spool_dir();
         // Tests that are not about rate limiting must not trip it; theirs set it back.
         let defaults = [
+            ("IMPORT_SPOOL_DIR", spool.as_str()),
             ("PORT", "0"),
             ("HOST", "127.0.0.1"),
             ("DATABASE_URL", url.as_str()),
             ("DATABASE_MAX_CONNECTIONS", "10"),
             ("LOG_FORMAT", "pretty"),
             ("RATE_LIMIT_STANDARD", "1000000"),
+            ("RATE_LIMIT_BULK", "1000000"),
             ("SHUTDOWN_DELAY_SECS", "0"),
         ];
         let overridden = |k: &str| extra.iter().any(|(e, _)| *e == k);

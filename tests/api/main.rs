@@ -18,6 +18,7 @@ mod event_stream;
 mod events;
 mod export;
 mod idempotency;
+mod imports;
 mod kafka_broker_restart;
 mod kafka_publisher;
 mod operations;

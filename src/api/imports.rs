@@ -1,0 +1,134 @@
+//! Handlers of the `Imports` operations: extract, call one service method, map the result.
+
+use poem_openapi::{payload::Json, types::MaybeUndefined};
+
+use crate::{
+    api::{
+        csv_body::CsvBody,
+        error::Problem,
+        generated::{
+            CancelImportResponse, GetImportErrorsResponse, GetImportResponse, ImportAccepted,
+            ImportAcceptedStatus, ImportProductsErrorPolicy, ImportProductsMode,
+            ImportProductsResponse, ImportRowError, ImportStatus, ImportStatusErrorPolicy,
+            ImportStatusMode, ImportStatusStatus, ImportsHandlers,
+        },
+        security::Principal,
+        upload::Upload,
+        Api,
+    },
+    entity::{import::Model as Import, import_error::Model as StoredError},
+    repository::imports::{CANCELLED, COMPLETED, FAILED, PROCESSING},
+    service::import::{ErrorPolicy, Mode, Options},
+};
+
+fn nullable<T>(value: Option<T>) -> MaybeUndefined<T> {
+    value.map_or(MaybeUndefined::Null, MaybeUndefined::Value)
+}
+
+fn to_api(import: Import, errors: Vec<StoredError>) -> ImportStatus {
+    let status = match import.status.as_str() {
+        PROCESSING => ImportStatusStatus::Processing,
+        COMPLETED => ImportStatusStatus::Completed,
+        FAILED => ImportStatusStatus::Failed,
+        CANCELLED => ImportStatusStatus::Cancelled,
+        _ => ImportStatusStatus::Queued,
+    };
+    let mode = match import.mode.as_str() {
+        "insert" => ImportStatusMode::Insert,
+        _ => ImportStatusMode::Upsert,
+    };
+    let error_policy = match import.error_policy.as_str() {
+        "abort" => ImportStatusErrorPolicy::Abort,
+        _ => ImportStatusErrorPolicy::SkipInvalid,
+    };
+    ImportStatus {
+        import_id: import.id,
+        status,
+        mode,
+        dry_run: import.dry_run,
+        error_policy,
+        total_rows: import.total_rows,
+        processed: import.processed,
+        created: import.created,
+        updated: import.updated,
+        unchanged: import.unchanged,
+        failed: import.failed,
+        warnings: serde_json::from_str(&import.warnings).unwrap_or_default(),
+        errors: errors
+            .into_iter()
+            .map(|e| ImportRowError {
+                row: e.row,
+                column: nullable(e.column),
+                value: nullable(e.value),
+                message: e.message,
+            })
+            .collect(),
+        failure: nullable(import.failure),
+        cancel_requested: import.cancel_requested,
+        created_at: import.created_at,
+        started_at: nullable(import.started_at),
+        finished_at: nullable(import.finished_at),
+        updated_at: import.updated_at,
+    }
+}
+
+impl ImportsHandlers for Api {
+    async fn import_products(
+        &self,
+        seller: Principal,
+        mode: Option<ImportProductsMode>,
+        dry_run: bool,
+        error_policy: ImportProductsErrorPolicy,
+        body: Upload,
+    ) -> Result<ImportProductsResponse, Problem> {
+        let options = Options {
+            mode: mode.map(|m| match m {
+                ImportProductsMode::Upsert => Mode::Upsert,
+                ImportProductsMode::Insert => Mode::Insert,
+            }),
+            dry_run,
+            error_policy: match error_policy {
+                ImportProductsErrorPolicy::SkipInvalid => ErrorPolicy::SkipInvalid,
+                ImportProductsErrorPolicy::Abort => ErrorPolicy::Abort,
+            },
+        };
+        let import = self.state.imports.accept(&seller, body, options).await?;
+        let location = format!("/api/products/import/{}", import.id);
+        Ok(ImportProductsResponse::Accepted(
+            Json(ImportAccepted {
+                message: "Import processing started".to_string(),
+                import_id: import.id,
+                status: ImportAcceptedStatus::Processing,
+            }),
+            location,
+        ))
+    }
+
+    async fn get_import(
+        &self,
+        seller: Principal,
+        import_id: String,
+    ) -> Result<GetImportResponse, Problem> {
+        let (import, errors) = self.state.imports.get(&seller, &import_id).await?;
+        Ok(GetImportResponse::Ok(Json(to_api(import, errors))))
+    }
+
+    async fn cancel_import(
+        &self,
+        seller: Principal,
+        import_id: String,
+    ) -> Result<CancelImportResponse, Problem> {
+        let (import, errors) = self.state.imports.cancel(&seller, &import_id).await?;
+        Ok(CancelImportResponse::Ok(Json(to_api(import, errors))))
+    }
+
+    async fn get_import_errors(
+        &self,
+        seller: Principal,
+        import_id: String,
+    ) -> Result<GetImportErrorsResponse, Problem> {
+        let rows = self.state.imports.errors_csv(&seller, &import_id).await?;
+        let disposition = format!("attachment; filename=\"{import_id}-errors.csv\"");
+        Ok(GetImportErrorsResponse::Ok(CsvBody::new(rows), disposition))
+    }
+}

@@ -1,0 +1,321 @@
+//! CSV imports: the upload is spooled to disk and its header checked while the client waits;
+//! a background worker (`worker`) then writes the rows in batches, each one transaction with
+//! its products, their outbox events and the import's progress, so an import killed midway
+//! resumes from its last committed batch with exact counts.
+
+pub mod batch;
+pub mod columns;
+pub mod rows;
+pub mod scan;
+pub mod spool;
+pub mod worker;
+
+use std::{path::PathBuf, sync::Arc};
+
+use bytes::Bytes;
+use chrono::{DateTime, SubsecRound, Utc};
+use futures::{stream::BoxStream, StreamExt};
+use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use tokio::sync::Notify;
+
+use crate::{
+    api::upload::Upload,
+    domain::SellerId,
+    entity::{import::Model as Import, import_error::Model as StoredError},
+    repository::{
+        self,
+        imports::{CANCELLED, COMPLETED, FAILED, QUEUED},
+    },
+    service::{
+        events::{import_event, EventType},
+        export::encode,
+        write::Announcer,
+    },
+};
+
+use columns::HeaderError;
+
+/// Row errors shown with an import's status; all of them are in its errors CSV.
+pub const ERRORS_SHOWN: u64 = 100;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("the file exceeds the limit of {0} bytes")]
+    FileTooLarge(u64),
+    #[error("the file has more than {0} data rows")]
+    TooManyRows(u64),
+    #[error("{0}")]
+    InvalidFileType(String),
+    #[error("the multipart body has no `file` field")]
+    MissingFile,
+    #[error("the upload could not be read: {0}")]
+    Upload(String),
+    #[error(transparent)]
+    Header(#[from] HeaderError),
+    #[error("mode=upsert matches rows by sku, and the file has no `sku` column")]
+    UpsertWithoutSku,
+    #[error("import {0} not found")]
+    NotFound(String),
+    #[error("import {id} is already {status}")]
+    Finished { id: String, status: String },
+    #[error("spool file: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Database(#[from] DbErr),
+}
+
+impl From<csv_async::Error> for ImportError {
+    fn from(e: csv_async::Error) -> Self {
+        Self::Io(std::io::Error::other(e.to_string()))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Upsert,
+    Insert,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Upsert => "upsert",
+            Self::Insert => "insert",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorPolicy {
+    SkipInvalid,
+    Abort,
+}
+
+impl ErrorPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SkipInvalid => "skip_invalid",
+            Self::Abort => "abort",
+        }
+    }
+}
+
+/// What the client asked for; `mode: None` picks upsert when the file has a `sku` column.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub mode: Option<Mode>,
+    pub dry_run: bool,
+    pub error_policy: ErrorPolicy,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub spool_dir: PathBuf,
+    pub max_bytes: u64,
+    pub max_rows: u64,
+    pub batch_size: usize,
+    /// `LOW_STOCK_THRESHOLD`, for the events of imported products.
+    pub low_stock_threshold: i32,
+}
+
+#[derive(Clone)]
+pub struct ImportService {
+    db: DatabaseConnection,
+    announcer: Announcer,
+    settings: Arc<Settings>,
+    /// Wakes the worker when an import is queued.
+    wake: Arc<Notify>,
+}
+
+/// Microseconds, as PostgreSQL stores them.
+pub(crate) fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+impl ImportService {
+    pub fn new(db: DatabaseConnection, announcer: Announcer, settings: Settings) -> Self {
+        Self {
+            db,
+            announcer,
+            settings: Arc::new(settings),
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Spools the upload, checks its header and queues the import.
+    pub async fn accept(
+        &self,
+        seller: &SellerId,
+        upload: Upload,
+        options: Options,
+    ) -> Result<Import, ImportError> {
+        tokio::fs::create_dir_all(&self.settings.spool_dir).await?;
+        let id = format!("import-{}", uuid::Uuid::new_v4().simple());
+        let path = self.settings.spool_dir.join(format!("{id}.csv"));
+        let accepted = self.queue(seller, id, &path, upload, options).await;
+        if accepted.is_err() {
+            if let Err(e) = tokio::fs::remove_file(&path).await {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(error = %e, path = %path.display(), "spool file not removed");
+                }
+            }
+        }
+        accepted
+    }
+
+    async fn queue(
+        &self,
+        seller: &SellerId,
+        id: String,
+        path: &std::path::Path,
+        upload: Upload,
+        options: Options,
+    ) -> Result<Import, ImportError> {
+        let size = spool::store(upload, path, self.settings.max_bytes).await?;
+        let scanned = scan::scan(path, self.settings.max_rows).await?;
+        let has_sku = scanned.columns.sku.is_some();
+        let mode = match (options.mode, has_sku) {
+            (Some(Mode::Upsert), false) => return Err(ImportError::UpsertWithoutSku),
+            (Some(mode), _) => mode,
+            (None, true) => Mode::Upsert,
+            (None, false) => Mode::Insert,
+        };
+        let at = now();
+        let import = Import {
+            id,
+            seller_id: seller.as_str().to_string(),
+            status: QUEUED.to_string(),
+            mode: mode.as_str().to_string(),
+            dry_run: options.dry_run,
+            error_policy: options.error_policy.as_str().to_string(),
+            spool_path: path.display().to_string(),
+            size_bytes: i64::try_from(size).unwrap_or(i64::MAX),
+            total_rows: i64::try_from(scanned.rows).unwrap_or(i64::MAX),
+            processed: 0,
+            created: 0,
+            updated: 0,
+            unchanged: 0,
+            failed: 0,
+            warnings: serde_json::to_string(&scanned.columns.warnings)
+                .unwrap_or_else(|_| "[]".to_string()),
+            failure: None,
+            resume_offset: 0,
+            resume_line: 0,
+            cancel_requested: false,
+            created_at: at,
+            started_at: None,
+            finished_at: None,
+            updated_at: at,
+        };
+        let stored = repository::imports::insert(&self.db, import).await?;
+        self.wake.notify_one();
+        Ok(stored)
+    }
+
+    /// The import and its first row errors.
+    pub async fn get(
+        &self,
+        seller: &SellerId,
+        id: &str,
+    ) -> Result<(Import, Vec<StoredError>), ImportError> {
+        let import = repository::imports::find(&self.db, seller, id)
+            .await?
+            .ok_or_else(|| ImportError::NotFound(id.to_string()))?;
+        let errors = repository::imports::errors(&self.db, id, None, ERRORS_SHOWN).await?;
+        Ok((import, errors))
+    }
+
+    /// Cancels a queued import now, a running one after its current batch.
+    pub async fn cancel(
+        &self,
+        seller: &SellerId,
+        id: &str,
+    ) -> Result<(Import, Vec<StoredError>), ImportError> {
+        let (import, _) = self.get(seller, id).await?;
+        match import.status.as_str() {
+            COMPLETED | FAILED => {
+                return Err(ImportError::Finished {
+                    id: import.id,
+                    status: import.status,
+                })
+            }
+            CANCELLED => {}
+            _ => {
+                // Queued: cancelled at once. Running (or started meanwhile): after its batch.
+                let txn = self.db.begin().await?;
+                let at = now();
+                let mut events = Vec::new();
+                let was_queued = repository::imports::cancel_queued(&txn, seller, id, at).await?;
+                if was_queued {
+                    if let Some(done) = repository::imports::find(&txn, seller, id).await? {
+                        let row = import_event(EventType::ImportCompleted, &done, at);
+                        events = repository::outbox::append(&txn, vec![row]).await?;
+                    }
+                } else {
+                    repository::imports::request_cancel(&txn, seller, id, at).await?;
+                }
+                txn.commit().await?;
+                self.announcer.announce(events);
+                if was_queued {
+                    worker::remove_spool(&import.spool_path).await;
+                }
+            }
+        }
+        self.get(seller, id).await
+    }
+
+    /// Every row error as CSV (`row, column, value, message`), read in chunks.
+    pub async fn errors_csv(
+        &self,
+        seller: &SellerId,
+        id: &str,
+    ) -> Result<BoxStream<'static, std::io::Result<Bytes>>, ImportError> {
+        repository::imports::find(&self.db, seller, id)
+            .await?
+            .ok_or_else(|| ImportError::NotFound(id.to_string()))?;
+        let header =
+            futures::stream::once(async { encode([["row", "column", "value", "message"]]) });
+        let pages = futures::stream::unfold(
+            (self.db.clone(), id.to_string(), None, false),
+            |(db, id, after, done)| async move {
+                if done {
+                    return None;
+                }
+                let chunk = 1000;
+                match repository::imports::errors(&db, &id, after, chunk).await {
+                    Ok(rows) if rows.is_empty() => None,
+                    Ok(rows) => {
+                        let next = rows.last().map(|e| (e.row, e.id));
+                        let last = (rows.len() as u64) < chunk;
+                        let csv = encode(rows.iter().map(|e| {
+                            [
+                                e.row.to_string(),
+                                e.column.clone().unwrap_or_default(),
+                                e.value.clone().unwrap_or_default(),
+                                e.message.clone(),
+                            ]
+                        }));
+                        Some((csv, (db, id, next, last)))
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "import errors query failed mid-stream");
+                        Some((
+                            Err(std::io::Error::other("errors export failed")),
+                            (db, id, None, true),
+                        ))
+                    }
+                }
+            },
+        );
+        Ok(header.chain(pages).boxed())
+    }
+
+    pub fn worker(&self) -> worker::Worker {
+        worker::Worker::new(
+            self.db.clone(),
+            self.announcer.clone(),
+            self.settings.clone(),
+            self.wake.clone(),
+        )
+    }
+}

@@ -1,0 +1,413 @@
+//! The import worker: takes unfinished imports oldest first and processes each from its
+//! resume point, one batch per transaction, until it is done, cancelled or the server stops.
+//!
+//! On PostgreSQL an import is claimed with a session advisory lock on a dedicated connection,
+//! so two instances never run the same import and a crashed instance's claim ends with its
+//! connection. With `error_policy=abort` every row is checked before the first is written.
+
+use std::{
+    io::SeekFrom,
+    path::Path,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use csv_async::ByteRecord;
+use sea_orm::{
+    sqlx::{pool::PoolConnection, Postgres},
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, RuntimeErr, TransactionTrait,
+};
+use tokio::{io::AsyncSeekExt, sync::Notify};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    batch::{self, Batch, Plan, Seen},
+    columns::Columns,
+    now, rows, scan, ErrorPolicy, ImportError, Mode, Settings,
+};
+use crate::{
+    domain::SellerId,
+    entity::import::Model as Import,
+    repository::{
+        self,
+        imports::{Progress, CANCELLED, COMPLETED, FAILED},
+    },
+    service::{
+        events::{import_event, EventType},
+        write::Announcer,
+    },
+};
+
+/// How often the worker looks for imports besides being woken when one is queued; it also
+/// retries an import whose batch failed on a database error.
+const SWEEP: Duration = Duration::from_secs(5);
+/// `ImportProgress` events are at most this frequent per import.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
+/// How an import ended.
+enum End {
+    Completed,
+    Cancelled,
+    Failed(String),
+}
+
+/// What a pass over the rows does.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// `error_policy=abort`, before writing: validate and classify every row, record errors.
+    Check,
+    /// `dry_run=true`: classify and count, write no product.
+    DryRun,
+    Write,
+}
+
+enum PassEnd {
+    Done {
+        failed: i64,
+    },
+    Cancelled,
+    /// The server is stopping; the import resumes at the next start.
+    Interrupted,
+}
+
+/// A position in the spool file: byte offset and 1-based line.
+#[derive(Clone, Copy)]
+struct At {
+    offset: u64,
+    line: u64,
+}
+
+pub async fn remove_spool(path: &str) {
+    if let Err(e) = tokio::fs::remove_file(path).await {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(error = %e, path, "spool file not removed");
+        }
+    }
+}
+
+fn sqlx_err(e: sea_orm::sqlx::Error) -> DbErr {
+    DbErr::Conn(RuntimeErr::SqlxError(e))
+}
+
+/// The right to process one import, held until released.
+struct Claim {
+    /// PostgreSQL: the connection whose session holds the advisory lock.
+    conn: Option<PoolConnection<Postgres>>,
+    id: String,
+}
+
+impl Claim {
+    async fn take(db: &DatabaseConnection, id: &str) -> Result<Option<Self>, DbErr> {
+        let id = id.to_string();
+        if db.get_database_backend() != DatabaseBackend::Postgres {
+            // One process owns an SQLite file, and this worker runs one import at a time.
+            return Ok(Some(Self { conn: None, id }));
+        }
+        let mut conn = db
+            .get_postgres_connection_pool()
+            .acquire()
+            .await
+            .map_err(sqlx_err)?;
+        let locked: bool =
+            sea_orm::sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+                .bind(&id)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(sqlx_err)?;
+        Ok(locked.then_some(Self {
+            conn: Some(conn),
+            id,
+        }))
+    }
+
+    async fn release(mut self) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        let unlocked = sea_orm::sqlx::query("SELECT pg_advisory_unlock(hashtextextended($1, 0))")
+            .bind(&self.id)
+            .execute(&mut *conn)
+            .await;
+        if let Err(e) = unlocked {
+            tracing::warn!(error = %e, "import lock not released; closing its connection");
+            // Closing the session ends the lock with it.
+            drop(conn.detach());
+        }
+    }
+}
+
+pub struct Worker {
+    db: DatabaseConnection,
+    announcer: Announcer,
+    settings: Arc<Settings>,
+    wake: Arc<Notify>,
+}
+
+impl Worker {
+    pub(super) fn new(
+        db: DatabaseConnection,
+        announcer: Announcer,
+        settings: Arc<Settings>,
+        wake: Arc<Notify>,
+    ) -> Self {
+        Self {
+            db,
+            announcer,
+            settings,
+            wake,
+        }
+    }
+
+    /// Processes imports until shutdown; an import interrupted by it resumes at next start.
+    pub async fn run(self, shutdown: CancellationToken) {
+        loop {
+            match repository::imports::worker_unfinished(&self.db).await {
+                Ok(imports) => {
+                    for import in imports {
+                        if shutdown.is_cancelled() {
+                            return;
+                        }
+                        self.process(import, &shutdown).await;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot list unfinished imports"),
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(SWEEP) => {}
+            }
+        }
+    }
+
+    async fn process(&self, import: Import, shutdown: &CancellationToken) {
+        let claim = match Claim::take(&self.db, &import.id).await {
+            Ok(Some(claim)) => claim,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, import = import.id, "cannot claim import");
+                return;
+            }
+        };
+        let end = if Path::new(&import.spool_path).exists() {
+            self.run_import(&import.id, shutdown).await
+        } else if self.db.get_database_backend() == DatabaseBackend::Postgres {
+            // Another instance received the file and will process it.
+            Ok(None)
+        } else {
+            Ok(Some(End::Failed(
+                "the uploaded file is gone from the spool directory".into(),
+            )))
+        };
+        match end {
+            Ok(Some(end)) => {
+                if let Err(e) = self.finish(&import.id, end).await {
+                    tracing::warn!(error = %e, import = import.id, "import not finished; retrying");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, import = import.id, "import batch failed; retrying")
+            }
+        }
+        claim.release().await;
+    }
+
+    async fn run_import(
+        &self,
+        id: &str,
+        shutdown: &CancellationToken,
+    ) -> Result<Option<End>, ImportError> {
+        let Some(import) = repository::imports::worker_start(&self.db, id, now()).await? else {
+            return Ok(None);
+        };
+        let mut csv = scan::reader(tokio::fs::File::open(&import.spool_path).await?);
+        let mut record = ByteRecord::new();
+        if !csv.read_byte_record(&mut record).await? {
+            return Ok(Some(End::Failed("the file is empty".into())));
+        }
+        let columns = match Columns::from_header(record.iter()) {
+            Ok(columns) => columns,
+            Err(e) => return Ok(Some(End::Failed(e.to_string()))),
+        };
+        let header_end = At {
+            offset: csv.position().byte(),
+            line: csv.position().line(),
+        };
+        let abort = import.error_policy == ErrorPolicy::Abort.as_str() && !import.dry_run;
+        if abort && import.resume_offset == 0 {
+            match self
+                .pass(&import, &columns, header_end, Pass::Check, shutdown)
+                .await?
+            {
+                PassEnd::Interrupted => return Ok(None),
+                PassEnd::Cancelled => return Ok(Some(End::Cancelled)),
+                PassEnd::Done { failed } if failed > 0 => {
+                    let rows = if failed == 1 { "row is" } else { "rows are" };
+                    return Ok(Some(End::Failed(format!(
+                        "{failed} {rows} invalid; nothing was written (error_policy=abort)"
+                    ))));
+                }
+                PassEnd::Done { .. } => {}
+            }
+        }
+        let start = match import.resume_offset {
+            0 => header_end,
+            offset => At {
+                offset: u64::try_from(offset).unwrap_or_default(),
+                line: u64::try_from(import.resume_line).unwrap_or(1),
+            },
+        };
+        let pass = if import.dry_run {
+            Pass::DryRun
+        } else {
+            Pass::Write
+        };
+        Ok(
+            match self.pass(&import, &columns, start, pass, shutdown).await? {
+                PassEnd::Done { .. } => Some(End::Completed),
+                PassEnd::Cancelled => Some(End::Cancelled),
+                PassEnd::Interrupted => None,
+            },
+        )
+    }
+
+    /// Reads the rows from `start` in batches and commits each.
+    async fn pass(
+        &self,
+        import: &Import,
+        columns: &Columns,
+        start: At,
+        pass: Pass,
+        shutdown: &CancellationToken,
+    ) -> Result<PassEnd, ImportError> {
+        let mut file = tokio::fs::File::open(&import.spool_path).await?;
+        file.seek(SeekFrom::Start(start.offset)).await?;
+        let mut csv = scan::reader(file);
+        // Positions the reader reports are relative to `start`.
+        let absolute = |p: &csv_async::Position| At {
+            offset: start.offset + p.byte(),
+            line: start.line + p.line() - 1,
+        };
+        let mut record = ByteRecord::new();
+        let mut carried: Option<(rows::Parsed, At)> = None;
+        let mut seen = Seen::default();
+        let mut last_progress = Instant::now();
+        let mut failed = 0;
+        loop {
+            if shutdown.is_cancelled() {
+                return Ok(PassEnd::Interrupted);
+            }
+            let mut batch = Batch::default();
+            let mut next = None;
+            if let Some((row, _)) = carried.take() {
+                batch.push(row);
+            }
+            while batch.len() < self.settings.batch_size {
+                let at = absolute(csv.position());
+                if !csv.read_byte_record(&mut record).await? {
+                    break;
+                }
+                let line = i64::try_from(at.line).unwrap_or(i64::MAX);
+                let row = rows::parse(&record, columns, line);
+                if batch.repeats_sku(&row) {
+                    carried = Some((row, at));
+                    next = Some(at);
+                    break;
+                }
+                batch.push(row);
+            }
+            let next = next.unwrap_or_else(|| absolute(csv.position()));
+            if batch.is_empty() {
+                return Ok(PassEnd::Done { failed });
+            }
+            let (batch_failed, cancel) = self
+                .commit(import, pass, batch, next, &mut seen, &mut last_progress)
+                .await?;
+            failed += batch_failed;
+            if cancel {
+                return Ok(PassEnd::Cancelled);
+            }
+        }
+    }
+
+    /// One batch in one transaction: products, events, row errors and progress.
+    async fn commit(
+        &self,
+        import: &Import,
+        pass: Pass,
+        batch: Batch,
+        next: At,
+        seen: &mut Seen,
+        last_progress: &mut Instant,
+    ) -> Result<(i64, bool), ImportError> {
+        let seller = SellerId::stored(&import.seller_id);
+        let mode = if import.mode == Mode::Insert.as_str() {
+            Mode::Insert
+        } else {
+            Mode::Upsert
+        };
+        let rows_read = batch.len() as i64;
+        let plan = Plan {
+            seller: &seller,
+            mode,
+            dry: pass != Pass::Write,
+            low_stock_threshold: self.settings.low_stock_threshold,
+            at: now(),
+        };
+        let txn = self.db.begin().await?;
+        let applied = batch::apply(&txn, &plan, batch, seen).await?;
+        let counts = applied.counts;
+        repository::imports::worker_add_errors(&txn, &import.id, applied.errors).await?;
+        let progress = match pass {
+            // Checking writes no product, so the import resumes from the start.
+            Pass::Check => Progress {
+                failed: counts.failed,
+                ..Progress::default()
+            },
+            Pass::DryRun | Pass::Write => Progress {
+                processed: rows_read,
+                created: counts.created,
+                updated: counts.updated,
+                unchanged: counts.unchanged,
+                failed: counts.failed,
+                resume_offset: i64::try_from(next.offset).unwrap_or(i64::MAX),
+                resume_line: i64::try_from(next.line).unwrap_or(i64::MAX),
+            },
+        };
+        let current = repository::imports::worker_advance(&txn, &import.id, progress, plan.at)
+            .await?
+            .ok_or_else(|| ImportError::NotFound(import.id.clone()))?;
+        let mut events = applied.events;
+        if pass != Pass::Check && last_progress.elapsed() >= PROGRESS_EVERY {
+            events.push(import_event(EventType::ImportProgress, &current, plan.at));
+            *last_progress = Instant::now();
+        }
+        let stored = repository::outbox::append(&txn, events).await?;
+        txn.commit().await?;
+        self.announcer.announce(stored);
+        Ok((counts.failed, current.cancel_requested))
+    }
+
+    /// Records the end, with its `ImportCompleted` event, and removes the spool file.
+    async fn finish(&self, id: &str, end: End) -> Result<(), DbErr> {
+        let (status, failure) = match end {
+            End::Completed => (COMPLETED, None),
+            End::Cancelled => (CANCELLED, None),
+            End::Failed(why) => (FAILED, Some(why)),
+        };
+        let at = now();
+        let txn = self.db.begin().await?;
+        let Some(done) = repository::imports::worker_finish(&txn, id, status, failure, at).await?
+        else {
+            txn.rollback().await?;
+            return Ok(());
+        };
+        let event = import_event(EventType::ImportCompleted, &done, at);
+        let stored = repository::outbox::append(&txn, vec![event]).await?;
+        txn.commit().await?;
+        self.announcer.announce(stored);
+        remove_spool(&done.spool_path).await;
+        Ok(())
+    }
+}
