@@ -967,13 +967,22 @@ impl<'a> Generator<'a> {
         let mut arms = Vec::new();
         for (media, content) in &body.content {
             let cptr = format!("{bptr}/content/{}", seg(media));
-            if content.example.is_some()
-                || !content.examples.is_empty()
-                || !content.encoding.is_empty()
-            {
+            if content.example.is_some() || !content.examples.is_empty() {
+                return err(&cptr, "examples on upload media types are not supported");
+            }
+            // The file part may name the media type it must have (for clients and fuzzers); the
+            // handler checks the content itself.
+            let part_type_only = content.encoding.iter().all(|(name, e)| {
+                name == "file"
+                    && e.content_type.is_some()
+                    && e.headers.is_empty()
+                    && e.style.is_none()
+                    && e.extensions.is_empty()
+            });
+            if !content.encoding.is_empty() && (media != "multipart/form-data" || !part_type_only) {
                 return err(
-                    &cptr,
-                    "examples and encodings on upload media types are not supported",
+                    &format!("{cptr}/encoding"),
+                    "only `encoding: {file: {contentType: ...}}` on multipart/form-data is supported",
                 );
             }
             let schema = match &content.schema {
