@@ -52,7 +52,8 @@ REQUIRED_COLUMNS = ["name", "price", "quantity", "category"]
 OPTIONAL_COLUMNS = ["description", "sku", "low_stock_threshold", "id", "created_at", "updated_at", "colour"]
 CELLS = st.one_of(
     st.just(""),
-    st.text(st.characters(exclude_categories=["Cs"]), max_size=30),
+    # Any text but NUL, which no CSV text holds (the importer takes it for a binary file: 415).
+    st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=30),
     st.integers(-10, 2_000_000_000).map(str),
     st.decimals(min_value=-1, max_value=10**9, places=2, allow_nan=False, allow_infinity=False).map(str),
     st.sampled_from(["12abc", "1e3", "=SUM(A1)", "'=1+1", "-1", "0.001", "a,b", 'say "hi"', "two\nlines", "WM-01"]),
