@@ -1422,32 +1422,40 @@ impl<'a> Generator<'a> {
     }
 }
 
-/// An object schema whose `anyOf` lists only `{required: [property]}` alternatives: at least
-/// one of those properties must be present. poem-openapi has no such rule, so the service checks
-/// it (with the spec's constraint in the error); everything else is generated as for any object.
+/// An object schema with `allOf: [{anyOf: [{required: [property]}, …]}]`: at least one of
+/// those properties must be present. (Wrapped in allOf because generated clients keep the
+/// object's type that way.) poem-openapi has no such rule, so the service checks it (with the
+/// spec's constraint in the error); everything else is generated as for any object.
 fn object_with_any_required(any: &AnySchema, ptr: &str) -> Result<ObjectType> {
     let unsupported = || {
         err(
             ptr,
-            "component schemas must be objects with properties; beside them only `anyOf` of `{required: [property]}` alternatives is supported",
+            "component schemas must be objects with properties; beside them only `allOf: [{anyOf: [{required: [property]}, ...]}]` is supported",
         )
     };
     let plain = AnySchema {
         typ: any.typ.clone(),
         properties: any.properties.clone(),
         required: any.required.clone(),
-        any_of: any.any_of.clone(),
+        all_of: any.all_of.clone(),
         ..AnySchema::default()
     };
     if any.typ.as_deref() != Some("object")
         || any.properties.is_empty()
-        || any.any_of.is_empty()
+        || any.all_of.len() != 1
         || *any != plain
     {
         return unsupported();
     }
-    for (i, alternative) in any.any_of.iter().enumerate() {
-        let aptr = format!("{ptr}/anyOf/{i}");
+    let alternatives = match &any.all_of[0] {
+        ReferenceOr::Item(Schema {
+            schema_kind: SchemaKind::AnyOf { any_of },
+            ..
+        }) if !any_of.is_empty() => any_of,
+        _ => return unsupported(),
+    };
+    for (i, alternative) in alternatives.iter().enumerate() {
+        let aptr = format!("{ptr}/allOf/0/anyOf/{i}");
         let ReferenceOr::Item(Schema {
             schema_kind: SchemaKind::Any(a),
             ..

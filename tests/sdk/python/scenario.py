@@ -33,6 +33,7 @@ from product_api_client.models import (
     Product,
     ProductCreateRequest,
     ProductList,
+    ProductUpdateRequest,
     QuantityAdjustmentRequest,
 )
 from product_api_client.types import UNSET, File
@@ -106,12 +107,14 @@ assert response.status_code == 304, response.status_code
 assert response.content == b""
 log("conditional get: 304")
 
-# Update with If-Match (the generated client takes the update body as a plain dict)
-response = update_product.sync_detailed(alpha.id, client=client, body={"price": 17.49}, if_match=etag)
+# Update with If-Match
+response = update_product.sync_detailed(
+    alpha.id, client=client, body=ProductUpdateRequest(price=17.49), if_match=etag
+)
 assert response.status_code == 200, response.content
 assert isinstance(response.parsed, Product)
 assert (response.parsed.price, response.parsed.version) == (17.49, alpha.version + 1)
-response = update_product.sync_detailed(alpha.id, client=client, body={"price": 1}, if_match=etag)
+response = update_product.sync_detailed(alpha.id, client=client, body=ProductUpdateRequest(price=1), if_match=etag)
 assert response.status_code == 412, response.status_code
 assert isinstance(response.parsed, Problem) and response.parsed.error_code == "PRECONDITION_FAILED"
 log("update with If-Match; stale If-Match: 412")
