@@ -17,7 +17,7 @@ use std::{collections::BTreeSet, env, fs, path::PathBuf};
 
 use heck::{ToSnakeCase, ToUpperCamelCase};
 use openapiv3::{
-    APIKeyLocation, AdditionalProperties, ArrayType, Header, IntegerFormat, IntegerType,
+    APIKeyLocation, AdditionalProperties, AnySchema, ArrayType, Header, IntegerFormat, IntegerType,
     NumberFormat, NumberType, ObjectType, OpenAPI, Operation, Parameter, ParameterData,
     ParameterSchemaOrContent, ReferenceOr, RequestBody, Response, Schema, SchemaKind,
     SecurityScheme, StatusCode, StringFormat, StringType, Type, VariantOrUnknownOrEmpty,
@@ -255,6 +255,8 @@ impl<'a> Generator<'a> {
         let tags = self.tags()?;
         let security = self.security_schemes()?;
         let mut ops = Vec::new();
+        // (path template, `Allow` value): the methods the spec declares on each path.
+        let mut allow: Vec<(String, String)> = Vec::new();
         let spec = self.spec;
         for (path, item) in &spec.paths.paths {
             let ptr = format!("/paths/{}", seg(path));
@@ -267,9 +269,12 @@ impl<'a> Generator<'a> {
                     "path-level parameters are not supported; declare them on each operation",
                 );
             }
+            let mut methods = Vec::new();
             for (method, op) in item.iter() {
                 ops.push(self.operation(path, method, op, &format!("{ptr}/{method}"))?);
+                methods.push(method.to_ascii_uppercase());
             }
+            allow.push((path.clone(), methods.join(", ")));
         }
         let service = self.service_fn();
         let items = &self.items;
@@ -296,6 +301,8 @@ impl<'a> Generator<'a> {
         let routes = ops.iter().map(|o| &o.route);
         let model_names = &self.model_names;
         let paths = spec.paths.paths.keys();
+        let allow_paths = allow.iter().map(|(p, _)| p);
+        let allow_methods = allow.iter().map(|(_, m)| m);
         let bulk_methods = self.bulk.iter().map(|(m, _)| m);
         let bulk_paths = self.bulk.iter().map(|(_, p)| p);
         let upload_methods = self.uploads.iter().map(|(m, _)| m);
@@ -328,6 +335,9 @@ impl<'a> Generator<'a> {
 
             /// The spec's path templates, relative to the server URL.
             pub const PATHS: &[&str] = &[#(#paths),*];
+
+            /// (path template, `Allow` header value) of each path: the methods the spec declares.
+            pub const ALLOWED_METHODS: &[(&str, &str)] = &[#((#allow_paths, #allow_methods)),*];
 
             /// (METHOD, path template, schema) of each operation that takes a JSON body.
             pub const REQUEST_BODIES: &[(&str, &str, &str)] = &[#((#body_methods, #body_paths, #body_schemas)),*];
@@ -432,8 +442,13 @@ impl<'a> Generator<'a> {
     }
 
     fn model(&mut self, name: &str, schema: &Schema, ptr: &str) -> Result<()> {
+        let converted;
         let obj = match &schema.schema_kind {
             SchemaKind::Type(Type::Object(o)) if !o.properties.is_empty() => o,
+            SchemaKind::Any(any) => {
+                converted = object_with_any_required(any, ptr)?;
+                &converted
+            }
             _ => return err(ptr, "component schemas must be objects with properties; inline other schemas where they are used"),
         };
         if obj.additional_properties.is_some() {
@@ -591,6 +606,7 @@ impl<'a> Generator<'a> {
             }
             SchemaKind::Type(Type::Array(a)) => self.array_type(a, hint, ptr),
             SchemaKind::Type(Type::Object(o)) => free_form_object(o, ptr),
+            SchemaKind::Any(any) => integer_except(any, ptr),
             _ => err(ptr, "oneOf/allOf/anyOf/not and untyped schemas are not supported; give the schema a `type`"),
         }
     }
@@ -951,13 +967,22 @@ impl<'a> Generator<'a> {
         let mut arms = Vec::new();
         for (media, content) in &body.content {
             let cptr = format!("{bptr}/content/{}", seg(media));
-            if content.example.is_some()
-                || !content.examples.is_empty()
-                || !content.encoding.is_empty()
-            {
+            if content.example.is_some() || !content.examples.is_empty() {
+                return err(&cptr, "examples on upload media types are not supported");
+            }
+            // The file part may name the media type it must have (for clients and fuzzers); the
+            // handler checks the content itself.
+            let part_type_only = content.encoding.iter().all(|(name, e)| {
+                name == "file"
+                    && e.content_type.is_some()
+                    && e.headers.is_empty()
+                    && e.style.is_none()
+                    && e.extensions.is_empty()
+            });
+            if !content.encoding.is_empty() && (media != "multipart/form-data" || !part_type_only) {
                 return err(
-                    &cptr,
-                    "examples and encodings on upload media types are not supported",
+                    &format!("{cptr}/encoding"),
+                    "only `encoding: {file: {contentType: ...}}` on multipart/form-data is supported",
                 );
             }
             let schema = match &content.schema {
@@ -1352,33 +1377,15 @@ impl<'a> Generator<'a> {
         }
     }
 
-    /// `text/event-stream` as poem-openapi renders a stream (`type: array, format:
-    /// event-stream, items: {$ref}`): the runtime's `SseBody<Item>`, whose frames the handler
-    /// builds. (openapiv3 does not keep `format` on arrays; the spec test compares it.)
+    /// `text/event-stream`: the schema is a `$ref` to the component describing one event
+    /// (its `event`, `id`, `retry` and `data` fields, as OpenAPI 3.2 reads `itemSchema` and
+    /// schemathesis reads a 3.0 event-stream schema). The runtime's `SseBody<Frame>` carries the
+    /// frames the handler builds.
     fn event_stream(&mut self, schema: &ReferenceOr<Schema>, ptr: &str) -> Result<TokenStream> {
-        let unsupported = || {
-            err(
-                ptr,
-                "event streams need `type: array, format: event-stream, items: {$ref: ...}`",
-            )
-        };
-        // With `format` an array no longer fits openapiv3's typed ArrayType: it is an AnySchema.
-        let ReferenceOr::Item(Schema {
-            schema_kind: SchemaKind::Any(any),
-            ..
-        }) = schema
-        else {
-            return unsupported();
-        };
-        let (Some("array"), Some("event-stream"), Some(items)) =
-            (any.typ.as_deref(), any.format.as_deref(), &any.items)
-        else {
-            return unsupported();
-        };
-        let SchemaRef::Component(name) = schema_ref(items, &format!("{ptr}/items"))? else {
+        let SchemaRef::Component(name) = schema_ref(schema, ptr)? else {
             return err(
-                &format!("{ptr}/items"),
-                "event stream items must be a $ref to components/schemas",
+                ptr,
+                "event streams need `$ref` to the components/schemas object describing one event",
             );
         };
         let ty = type_ident(name);
@@ -1413,6 +1420,138 @@ impl<'a> Generator<'a> {
         let doc = doc_attrs(header.description.as_deref());
         Ok(quote!(#doc #[oai(header = #name)] #ty))
     }
+}
+
+/// An object schema with `allOf: [{anyOf: [{required: [property]}, …]}]`: at least one of
+/// those properties must be present. (Wrapped in allOf because generated clients keep the
+/// object's type that way.) poem-openapi has no such rule, so the service checks it (with the
+/// spec's constraint in the error); everything else is generated as for any object.
+fn object_with_any_required(any: &AnySchema, ptr: &str) -> Result<ObjectType> {
+    let unsupported = || {
+        err(
+            ptr,
+            "component schemas must be objects with properties; beside them only `allOf: [{anyOf: [{required: [property]}, ...]}]` is supported",
+        )
+    };
+    let plain = AnySchema {
+        typ: any.typ.clone(),
+        properties: any.properties.clone(),
+        required: any.required.clone(),
+        all_of: any.all_of.clone(),
+        ..AnySchema::default()
+    };
+    if any.typ.as_deref() != Some("object")
+        || any.properties.is_empty()
+        || any.all_of.len() != 1
+        || *any != plain
+    {
+        return unsupported();
+    }
+    let alternatives = match &any.all_of[0] {
+        ReferenceOr::Item(Schema {
+            schema_kind: SchemaKind::AnyOf { any_of },
+            ..
+        }) if !any_of.is_empty() => any_of,
+        _ => return unsupported(),
+    };
+    for (i, alternative) in alternatives.iter().enumerate() {
+        let aptr = format!("{ptr}/allOf/0/anyOf/{i}");
+        let ReferenceOr::Item(Schema {
+            schema_kind: SchemaKind::Any(a),
+            ..
+        }) = alternative
+        else {
+            return err(
+                &aptr,
+                "an `anyOf` alternative must be `{required: [property]}`",
+            );
+        };
+        let names_a_property = a.required.len() == 1 && any.properties.contains_key(&a.required[0]);
+        let only_required = *a
+            == AnySchema {
+                required: a.required.clone(),
+                ..AnySchema::default()
+            };
+        if !names_a_property || !only_required {
+            return err(&aptr, "an `anyOf` alternative must be `{required: [property]}` naming one of the object's properties");
+        }
+    }
+    Ok(ObjectType {
+        properties: any.properties.clone(),
+        required: any.required.clone(),
+        additional_properties: None,
+        min_properties: None,
+        max_properties: None,
+    })
+}
+
+/// An integer with `not: {enum: [...]}` beside its type: values the range allows but the
+/// service refuses (a zero delta). poem-openapi has no such validator, so the service checks
+/// them (with the spec's constraint in the error); the rest is generated as for any integer.
+fn integer_except(any: &AnySchema, ptr: &str) -> Result<Typed> {
+    let unsupported = || {
+        err(
+            ptr,
+            "oneOf/allOf/anyOf/not and untyped schemas are not supported; give the schema a `type` (an integer may exclude values with `not: {enum: [...]}`)",
+        )
+    };
+    let Some(not) = &any.not else {
+        return unsupported();
+    };
+    let plain = AnySchema {
+        typ: any.typ.clone(),
+        format: any.format.clone(),
+        multiple_of: any.multiple_of,
+        exclusive_minimum: any.exclusive_minimum,
+        exclusive_maximum: any.exclusive_maximum,
+        minimum: any.minimum,
+        maximum: any.maximum,
+        not: any.not.clone(),
+        ..AnySchema::default()
+    };
+    if any.typ.as_deref() != Some("integer") || *any != plain {
+        return unsupported();
+    }
+    let excluded = match not.as_ref() {
+        ReferenceOr::Item(Schema {
+            schema_kind: SchemaKind::Any(a),
+            ..
+        }) if *a
+            == AnySchema {
+                enumeration: a.enumeration.clone(),
+                ..AnySchema::default()
+            } =>
+        {
+            &a.enumeration
+        }
+        _ => {
+            return err(
+                &format!("{ptr}/not"),
+                "only `not: {enum: [integers]}` is supported",
+            )
+        }
+    };
+    if excluded.is_empty() || !excluded.iter().all(|v| v.is_i64()) {
+        return err(&format!("{ptr}/not/enum"), "list the excluded integers");
+    }
+    let format = match any.format.as_deref() {
+        Some("int32") => VariantOrUnknownOrEmpty::Item(IntegerFormat::Int32),
+        Some("int64") => VariantOrUnknownOrEmpty::Item(IntegerFormat::Int64),
+        _ => VariantOrUnknownOrEmpty::Empty,
+    };
+    let whole = |v: f64| v as i64;
+    integer_type(
+        &IntegerType {
+            format,
+            multiple_of: any.multiple_of.map(whole),
+            exclusive_minimum: any.exclusive_minimum.unwrap_or(false),
+            exclusive_maximum: any.exclusive_maximum.unwrap_or(false),
+            minimum: any.minimum.map(whole),
+            maximum: any.maximum.map(whole),
+            enumeration: Vec::new(),
+        },
+        ptr,
+    )
 }
 
 fn integer_type(i: &IntegerType, ptr: &str) -> Result<Typed> {

@@ -14,10 +14,12 @@ use poem_openapi::{
 use serde_json::{Number, Value};
 
 /// True when `value` is a multiple of `step`, with a tolerance far below one step for the
-/// binary representation of decimal fractions.
+/// binary representation of decimal fractions. The tolerance never makes a value other than
+/// zero a multiple by rounding it to zero units: `5e-324` is no price, and would be stored as 0.
 pub fn is_multiple_of(value: f64, step: f64) -> bool {
     let units = value / step;
-    (units - units.round()).abs() < 1e-6
+    let whole = units.round();
+    (units - whole).abs() < 1e-6 && (whole != 0.0 || value == 0.0)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -120,10 +122,10 @@ mod tests {
 
     #[test]
     fn cents_fit_and_round_trip() {
-        for ok in [0.01, 29.99, 0.3, 1234567.89, 999999999.99] {
+        for ok in [0.0, 0.01, 29.99, 0.3, 1234567.89, 999999999.99] {
             assert!(Decimal::<2>::fits(ok), "{ok}");
         }
-        for bad in [0.001, 29.999, 0.015] {
+        for bad in [0.001, 29.999, 0.015, 1e-9, 5e-324] {
             assert!(!Decimal::<2>::fits(bad), "{bad}");
         }
         for cents in [1_i64, 99, 2999, 10_000, 99_999_999_999] {

@@ -247,12 +247,6 @@ impl From<ImportError> for Problem {
                 Problem::new(StatusCode::BAD_REQUEST, codes::INVALID_CSV, format!("Invalid CSV: {header}"))
                     .with_details(json!({ "missing_columns": missing }))
             }
-            ImportError::UpsertWithoutSku => Problem::validation(
-                "mode",
-                "requires(sku column)",
-                json!("upsert"),
-                format!("Invalid parameter `mode`: {message}"),
-            ),
             ImportError::NotFound(id) => Problem::new(
                 StatusCode::NOT_FOUND,
                 codes::IMPORT_NOT_FOUND,

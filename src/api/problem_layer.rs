@@ -9,7 +9,7 @@
 
 use poem::{
     error::{MethodNotAllowedError, NotFoundError},
-    http::{header, Method, StatusCode},
+    http::{header, HeaderValue, Method, StatusCode},
     Body, Endpoint, IntoResponse, Middleware, Request, Response,
 };
 use poem_openapi::error::{
@@ -150,9 +150,30 @@ impl<E: Endpoint> Endpoint for ProblemEndpoint<E> {
             Err(err) if err.is_from_response() => {
                 Ok(with_instance(err.into_response(), &seen.instance).await)
             }
-            Err(err) => Ok(render(to_problem(err, &seen), &seen.instance)),
+            Err(err) => {
+                let allow = err
+                    .is::<MethodNotAllowedError>()
+                    .then(|| allowed_methods(&seen.path))
+                    .flatten();
+                let mut resp = render(to_problem(err, &seen), &seen.instance);
+                // RFC 9110 §15.5.6: a 405 lists the methods the resource supports.
+                if let Some(methods) = allow {
+                    resp.headers_mut()
+                        .insert(header::ALLOW, HeaderValue::from_static(methods));
+                }
+                Ok(resp)
+            }
         }
     }
+}
+
+/// The `Allow` value of the spec path that `path` falls under.
+fn allowed_methods(path: &str) -> Option<&'static str> {
+    let (template, _) = route_of(path)?;
+    generated::ALLOWED_METHODS
+        .iter()
+        .find(|(p, _)| *p == template)
+        .map(|(_, methods)| *methods)
 }
 
 fn render(mut problem: Problem, instance: &str) -> Response {

@@ -1,9 +1,10 @@
-//! `SseBody<Item>`: the payload the generator gives `text/event-stream` responses.
+//! `SseBody<Frame>`: the payload the generator gives `text/event-stream` responses.
 //!
 //! poem-openapi's `EventStream` maps each item to exactly one frame, but a stream here also
 //! sends frames that carry no item (`retry:`, `connected`, `reset`, `shutdown`). This payload
-//! takes ready frames from the handler and renders the same schema as `EventStream<Item>`
-//! (`type: array, format: event-stream, items: Item`), so the served spec matches the file.
+//! takes ready frames from the handler. Its schema is `Frame`, the component that describes
+//! one event (`event`, `id`, `retry`, `data`), as the spec declares it, so the served spec
+//! matches the file.
 
 use std::{marker::PhantomData, time::Duration};
 
@@ -14,7 +15,7 @@ use poem::{
 };
 use poem_openapi::{
     payload::Payload,
-    registry::{MetaSchema, MetaSchemaRef, Registry},
+    registry::{MetaSchemaRef, Registry},
     types::Type,
 };
 
@@ -39,10 +40,7 @@ impl<Item: Type> Payload for SseBody<Item> {
     const CONTENT_TYPE: &'static str = "text/event-stream";
 
     fn schema_ref() -> MetaSchemaRef {
-        MetaSchemaRef::Inline(Box::new(MetaSchema {
-            items: Some(Box::new(Item::schema_ref())),
-            ..MetaSchema::new_with_format("array", "event-stream")
-        }))
+        Item::schema_ref()
     }
 
     fn register(registry: &mut Registry) {

@@ -217,8 +217,7 @@ pub fn explain(rules: &[FieldRule], body: &Value) -> Option<Violation> {
         )),
         None => None,
         Some(Value::Null) if rule.nullable => None,
-        // An optional, non-nullable property given as null is treated as absent by the parser.
-        Some(Value::Null) => None,
+        // null is a value, and a non-nullable property's type does not admit it.
         Some(v) => check_value(rule, v),
     })
 }
@@ -228,7 +227,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::api::generated::ProductCreateRequest;
+    use crate::api::generated::{ProductCreateRequest, ProductUpdateRequest};
 
     #[test]
     fn explains_the_first_broken_rule() {
@@ -236,7 +235,16 @@ mod tests {
         let cases = [
             ("name", json!(null), "required"),
             ("name", json!(""), "minLength(1)"),
-            ("name", json!("   "), "pattern(\\S)"),
+            (
+                "name",
+                json!("   "),
+                "pattern(^[^\\x00]*[^\\s\\x00][^\\x00]*$)",
+            ),
+            (
+                "name",
+                json!("a\u{0}b"),
+                "pattern(^[^\\x00]*[^\\s\\x00][^\\x00]*$)",
+            ),
             ("name", json!(7), "type(a string)"),
             ("price", json!(0), "exclusiveMinimum(0)"),
             ("price", json!(1.234), "multipleOf(0.01)"),
@@ -249,6 +257,7 @@ mod tests {
                 "type(a 32-bit integer)",
             ),
             ("sku", json!("a b"), "pattern(^[A-Za-z0-9._-]+$)"),
+            ("description", json!("a\u{0}b"), "pattern(^[^\\x00]*$)"),
         ];
         for (field, value, constraint) in cases {
             let mut body = base.clone();
@@ -259,5 +268,15 @@ mod tests {
         }
         assert_eq!(explain(ProductCreateRequest::RULES, &base), None);
         assert!(explain(ProductCreateRequest::RULES, &json!([1])).is_some());
+    }
+
+    #[test]
+    fn null_is_not_absent_for_a_property_that_is_not_nullable() {
+        let v =
+            explain(ProductUpdateRequest::RULES, &json!({"category": null})).expect("a violation");
+        assert_eq!(v.field, Some("category"));
+        assert_eq!(v.constraint, "type(a string)");
+        let clears = json!({"description": null});
+        assert_eq!(explain(ProductUpdateRequest::RULES, &clears), None);
     }
 }

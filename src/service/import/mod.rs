@@ -54,8 +54,6 @@ pub enum ImportError {
     Upload(String),
     #[error(transparent)]
     Header(#[from] HeaderError),
-    #[error("mode=upsert matches rows by sku, and the file has no `sku` column")]
-    UpsertWithoutSku,
     #[error("import {0} not found")]
     NotFound(String),
     #[error("import {id} is already {status}")]
@@ -183,8 +181,9 @@ impl ImportService {
         let size = spool::store(upload, path, self.settings.max_bytes).await?;
         let scanned = scan::scan(path, self.settings.max_rows).await?;
         let has_sku = scanned.columns.sku.is_some();
+        // Upsert updates the product with a row's sku and creates the others, so without a
+        // sku column it creates every row, as insert does.
         let mode = match (options.mode, has_sku) {
-            (Some(Mode::Upsert), false) => return Err(ImportError::UpsertWithoutSku),
             (Some(mode), _) => mode,
             (None, true) => Mode::Upsert,
             (None, false) => Mode::Insert,
