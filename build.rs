@@ -994,7 +994,9 @@ impl<'a> Generator<'a> {
                 "multipart/form-data" => {
                     let file = match &schema.schema_kind {
                         SchemaKind::Type(Type::Object(o))
-                            if o.required == ["file"] && o.properties.len() == 1 =>
+                            if o.required == ["file"]
+                                && o.properties.len() == 1
+                                && o.max_properties == Some(1) =>
                         {
                             o.properties.get("file")
                         }
@@ -1002,7 +1004,7 @@ impl<'a> Generator<'a> {
                     };
                     match file {
                         Some(ReferenceOr::Item(f)) if is_binary(f) && f.schema_data == Default::default() => {}
-                        _ => return err(&sptr, "multipart uploads are an object with one required property `file` of `type: string, format: binary` (no other keywords)"),
+                        _ => return err(&sptr, "multipart uploads are an object with `maxProperties: 1` and one required property `file` of `type: string, format: binary` (no other keywords)"),
                     }
                     (
                         format_ident!("Form"),
@@ -1286,7 +1288,10 @@ impl<'a> Generator<'a> {
             if let Some(ct) = content_type {
                 attrs.push(quote!(content_type = #ct));
             }
-            let v = quote!(#doc #[oai(#(#attrs),*)] #variant(#(#fields),*));
+            let v = match fields.is_empty() {
+                true => quote!(#doc #[oai(#(#attrs),*)] #variant),
+                false => quote!(#doc #[oai(#(#attrs),*)] #variant(#(#fields),*)),
+            };
             if is_problem {
                 has_500 |= code == 500;
                 err_arms.push(quote!(::std::result::Result::Ok(#code) => Self::#variant(::poem_openapi::payload::Json(problem))));

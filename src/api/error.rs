@@ -236,6 +236,12 @@ impl From<ImportError> for Problem {
                 codes::MISSING_FILE,
                 "No file uploaded: send the CSV as the `file` field of multipart/form-data, or as a text/csv body",
             ),
+            ImportError::UnexpectedField(name) => Problem::validation(
+                &name,
+                "maxProperties(1)",
+                Value::Null,
+                format!("Invalid form: {message}"),
+            ),
             ImportError::Upload(_) => {
                 Problem::new(StatusCode::BAD_REQUEST, codes::INVALID_CSV, message)
             }

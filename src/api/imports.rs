@@ -7,8 +7,8 @@ use crate::{
         csv_body::CsvBody,
         error::Problem,
         generated::{
-            CancelImportResponse, GetImportErrorsResponse, GetImportResponse, ImportAccepted,
-            ImportAcceptedStatus, ImportProductsErrorPolicy, ImportProductsMode,
+            CancelImportResponse, DeleteImportResponse, GetImportErrorsResponse, GetImportResponse,
+            ImportAccepted, ImportAcceptedStatus, ImportProductsErrorPolicy, ImportProductsMode,
             ImportProductsResponse, ImportRowError, ImportStatus, ImportStatusErrorPolicy,
             ImportStatusMode, ImportStatusStatus, ImportsHandlers,
         },
@@ -120,6 +120,15 @@ impl ImportsHandlers for Api {
     ) -> Result<CancelImportResponse, Problem> {
         let (import, errors) = self.state.imports.cancel(&seller, &import_id).await?;
         Ok(CancelImportResponse::Ok(Json(to_api(import, errors))))
+    }
+
+    async fn delete_import(
+        &self,
+        seller: Principal,
+        import_id: String,
+    ) -> Result<DeleteImportResponse, Problem> {
+        self.state.imports.delete(&seller, &import_id).await?;
+        Ok(DeleteImportResponse::NoContent)
     }
 
     async fn get_import_errors(

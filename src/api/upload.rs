@@ -43,8 +43,10 @@ impl Payload for FormUpload {
 
     fn schema_ref() -> MetaSchemaRef {
         MetaSchemaRef::Inline(Box::new(MetaSchema {
+            description: Some("The form has one field, `file`; any other is a 400."),
             required: vec!["file"],
             properties: vec![("file", binary())],
+            max_properties: Some(1),
             ..MetaSchema::new("object")
         }))
     }

@@ -104,6 +104,22 @@ pub async fn cancel_queued(
     Ok(done.rows_affected == 1)
 }
 
+/// Deletes an import and its row errors; returns whether there was one.
+pub async fn delete(db: &impl ConnectionTrait, seller: &SellerId, id: &str) -> Result<bool, DbErr> {
+    if find(db, seller, id).await?.is_none() {
+        return Ok(false);
+    }
+    import_error::Entity::delete_many()
+        .filter(import_error::Column::ImportId.eq(id))
+        .exec(db)
+        .await?;
+    let done = Entity::delete_many()
+        .filter(scoped(seller, id))
+        .exec(db)
+        .await?;
+    Ok(done.rows_affected == 1)
+}
+
 /// Asks the worker to stop a running import after its current batch.
 pub async fn request_cancel(
     db: &impl ConnectionTrait,

@@ -40,9 +40,7 @@ async fn send_csv(
 }
 
 async fn send_form(app: &TestApp, seller: &str, query: &str, part: multipart::Part) -> Response {
-    let form = multipart::Form::new()
-        .text("note", "ignored")
-        .part("file", part);
+    let form = multipart::Form::new().part("file", part);
     app.request(
         Method::POST,
         &format!("/api/products/import?{query}"),
@@ -600,6 +598,7 @@ async fn imports_are_private_to_their_seller(app: TestApp) {
     for (method, path) in [
         (Method::GET, format!("/api/products/import/{id}")),
         (Method::GET, format!("/api/products/import/{id}/errors")),
+        (Method::POST, format!("/api/products/import/{id}/cancel")),
         (Method::DELETE, format!("/api/products/import/{id}")),
     ] {
         let resp = app.send(method.clone(), &path, Some(SELLER_B)).await;
@@ -634,8 +633,8 @@ async fn cancel_stops_an_import_after_its_batch(app: TestApp) {
 
     let resp = app
         .send(
-            Method::DELETE,
-            &format!("/api/products/import/{id}"),
+            Method::POST,
+            &format!("/api/products/import/{id}/cancel"),
             Some(SELLER_A),
         )
         .await;
@@ -655,8 +654,8 @@ async fn cancel_stops_an_import_after_its_batch(app: TestApp) {
     );
     let again = app
         .send(
-            Method::DELETE,
-            &format!("/api/products/import/{id}"),
+            Method::POST,
+            &format!("/api/products/import/{id}/cancel"),
             Some(SELLER_A),
         )
         .await;
@@ -676,12 +675,36 @@ async fn cancel_stops_an_import_after_its_batch(app: TestApp) {
     let fid = finished_import["import_id"].as_str().expect("id");
     let resp = app
         .send(
-            Method::DELETE,
-            &format!("/api/products/import/{fid}"),
+            Method::POST,
+            &format!("/api/products/import/{fid}/cancel"),
             Some(SELLER_A),
         )
         .await;
     assert_problem(resp, StatusCode::CONFLICT, "IMPORT_FINISHED").await;
+
+    // DELETE forgets an import (cancelling it first if it still runs).
+    let path = format!("/api/products/import/{fid}");
+    let deleted = app.send(Method::DELETE, &path, Some(SELLER_A)).await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let gone = app.send(Method::GET, &path, Some(SELLER_A)).await;
+    assert_problem(gone, StatusCode::NOT_FOUND, "IMPORT_NOT_FOUND").await;
+    let errors = app
+        .send(Method::GET, &format!("{path}/errors"), Some(SELLER_A))
+        .await;
+    assert_problem(errors, StatusCode::NOT_FOUND, "IMPORT_NOT_FOUND").await;
+    let running = start(&app, SELLER_A, "", &csv).await;
+    let path = format!("/api/products/import/{running}");
+    let deleted = app.send(Method::DELETE, &path, Some(SELLER_A)).await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let before = all_products_count(&app).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        all_products_count(&app).await,
+        before,
+        "a deleted import stops"
+    );
+    let gone = app.send(Method::GET, &path, Some(SELLER_A)).await;
+    assert_problem(gone, StatusCode::NOT_FOUND, "IMPORT_NOT_FOUND").await;
 }
 
 async fn all_products_count(app: &TestApp) -> i64 {
@@ -757,6 +780,17 @@ async fn bad_uploads_get_precise_errors_and_store_nothing() {
         .await
         .expect("sent");
     assert_problem(no_file, StatusCode::BAD_REQUEST, "MISSING_FILE").await;
+    let extra = multipart::Form::new()
+        .part("file", csv_part(rows(1).into_bytes()))
+        .text("note", "x");
+    let extra = app
+        .request(Method::POST, "/api/products/import", Some(SELLER_A))
+        .multipart(extra)
+        .send()
+        .await
+        .expect("sent");
+    let body = assert_problem(extra, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
+    assert_eq!(body["details"]["field"], "note");
     let no_body = app
         .send(Method::POST, "/api/products/import", Some(SELLER_A))
         .await;

@@ -50,6 +50,8 @@ pub enum ImportError {
     InvalidFileType(String),
     #[error("the multipart body has no `file` field")]
     MissingFile,
+    #[error("the form takes one field, `file`; it also has `{0}`")]
+    UnexpectedField(String),
     #[error("the upload could not be read: {0}")]
     Upload(String),
     #[error(transparent)]
@@ -270,6 +272,18 @@ impl ImportService {
             }
         }
         self.get(seller, id).await
+    }
+
+    /// Cancels the import (a running one loses the batch it is writing) and deletes it.
+    pub async fn delete(&self, seller: &SellerId, id: &str) -> Result<(), ImportError> {
+        let txn = self.db.begin().await?;
+        let import = repository::imports::find(&txn, seller, id)
+            .await?
+            .ok_or_else(|| ImportError::NotFound(id.to_string()))?;
+        repository::imports::delete(&txn, seller, id).await?;
+        txn.commit().await?;
+        worker::remove_spool(&import.spool_path).await;
+        Ok(())
     }
 
     /// Every row error as CSV (`row, column, value, message`), read in chunks.

@@ -62,16 +62,20 @@ pub async fn store(upload: Upload, path: &Path, max_bytes: u64) -> Result<u64, I
             );
             let mut form =
                 multer::Multipart::with_constraints(body.into_bytes_stream(), boundary, limits);
+            let mut size = None;
+            let mut unexpected = None;
             loop {
                 let field = match form.next_field().await {
                     Ok(Some(field)) => field,
-                    Ok(None) => return Err(ImportError::MissingFile),
+                    Ok(None) => break,
                     Err(multer::Error::StreamSizeExceeded { .. }) => {
                         return Err(ImportError::FileTooLarge(max_bytes))
                     }
                     Err(e) => return Err(ImportError::Upload(e.to_string())),
                 };
-                if field.name() != Some("file") {
+                let name = field.name().unwrap_or_default().to_string();
+                if name != "file" || size.is_some() {
+                    unexpected.get_or_insert(name);
                     continue;
                 }
                 if let Some(mime) = field.content_type() {
@@ -82,13 +86,12 @@ pub async fn store(upload: Upload, path: &Path, max_bytes: u64) -> Result<u64, I
                         )));
                     }
                 }
-                let size = write(field, path, max_bytes).await;
-                return match size {
-                    Err(ImportError::Upload(e)) if e.contains("size limit") => {
-                        Err(ImportError::FileTooLarge(max_bytes))
-                    }
-                    other => other,
-                };
+                size = Some(write(field, path, max_bytes).await?);
+            }
+            match (size, unexpected) {
+                (None, _) => Err(ImportError::MissingFile),
+                (Some(_), Some(name)) => Err(ImportError::UnexpectedField(name)),
+                (Some(size), None) => Ok(size),
             }
         }
     }

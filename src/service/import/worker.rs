@@ -210,6 +210,10 @@ impl Worker {
                 }
             }
             Ok(None) => {}
+            // Deleted while it ran: its last batch rolled back with the progress update.
+            Err(ImportError::NotFound(_)) => {
+                tracing::info!(import = import.id, "import deleted while running");
+            }
             Err(e) => {
                 tracing::warn!(error = %e, import = import.id, "import batch failed; retrying")
             }
