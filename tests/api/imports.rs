@@ -18,7 +18,8 @@ use crate::helpers::{
 };
 use crate::on_both_databases;
 
-const SAMPLE: &str = "../shared/fixtures/original-seed-products.csv";
+/// The existing service's seed file (a copy of `shared/fixtures/original-seed-products.csv`).
+const SAMPLE: &str = "tests/fixtures/original-seed-products.csv";
 const HEADER: &str = "name,description,price,quantity,category,sku";
 
 async fn send_csv(
