@@ -7,7 +7,7 @@
 
 use std::{
     collections::HashMap,
-    sync::{LazyLock, PoisonError, RwLock},
+    sync::{Arc, LazyLock, PoisonError, RwLock},
 };
 
 use regex::Regex;
@@ -16,17 +16,18 @@ use serde_json::Value;
 use crate::api::decimal::is_multiple_of;
 
 /// Whether `text` matches the spec pattern `pattern`; each pattern is compiled once, as bulk
-/// imports check it for every row.
+/// imports check it for every row. The compiled regex is shared, not cloned: a clone would
+/// start with an empty matching cache of its own.
 fn pattern_matches(pattern: &'static str, text: &str) -> bool {
-    static COMPILED: LazyLock<RwLock<HashMap<&'static str, Option<Regex>>>> =
-        LazyLock::new(Default::default);
+    type Compiled = HashMap<&'static str, Option<Arc<Regex>>>;
+    static COMPILED: LazyLock<RwLock<Compiled>> = LazyLock::new(Default::default);
     let cached = COMPILED
         .read()
         .unwrap_or_else(PoisonError::into_inner)
         .get(pattern)
         .cloned();
     let re = cached.unwrap_or_else(|| {
-        let re = Regex::new(pattern).ok();
+        let re = Regex::new(pattern).ok().map(Arc::new);
         COMPILED
             .write()
             .unwrap_or_else(PoisonError::into_inner)

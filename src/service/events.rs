@@ -5,6 +5,7 @@
 //! or moved from at-or-above to below it. It never repeats while the product stays low.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::{
@@ -64,25 +65,56 @@ fn price(cents: i64) -> Value {
     json!(Decimal::<2>::from_units(cents).value())
 }
 
-/// The `ProductData` of the contract, plus the fields this service adds.
-fn product_data(p: &Product) -> Map<String, Value> {
-    let value = json!({
-        "productId": p.id,
-        "sellerId": p.seller_id,
-        "sku": p.sku,
-        "name": p.name,
-        "description": p.description,
-        "price": price(p.price_cents),
-        "quantity": p.quantity,
-        "category": p.category,
-        "lowStockThreshold": p.low_stock_threshold,
-        "createdAt": time(p.created_at),
-        "updatedAt": time(p.updated_at),
-    });
-    match value {
-        Value::Object(map) => map,
-        _ => Map::new(),
+/// The `ProductData` of the contract, plus the fields this service adds; serialized straight
+/// from the row, as bulk imports write one per product.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProductData<'a> {
+    product_id: i64,
+    seller_id: &'a str,
+    sku: Option<&'a str>,
+    name: &'a str,
+    description: Option<&'a str>,
+    price: f64,
+    quantity: i64,
+    category: &'a str,
+    low_stock_threshold: Option<i32>,
+    created_at: String,
+    updated_at: String,
+    /// `ProductUpdated`: `{field: {old, new}}` of what changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    changes: Option<Map<String, Value>>,
+    /// `ProductUpdated` by an adjustment: its reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+}
+
+fn product_data(p: &Product) -> ProductData<'_> {
+    ProductData {
+        product_id: p.id,
+        seller_id: &p.seller_id,
+        sku: p.sku.as_deref(),
+        name: &p.name,
+        description: p.description.as_deref(),
+        price: Decimal::<2>::from_units(p.price_cents).value(),
+        quantity: p.quantity,
+        category: &p.category,
+        low_stock_threshold: p.low_stock_threshold,
+        created_at: time(p.created_at),
+        updated_at: time(p.updated_at),
+        changes: None,
+        reason: None,
     }
+}
+
+/// The Kafka record value: `{eventId, eventType, timestamp, data}`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope<'a, D> {
+    event_id: String,
+    event_type: &'a str,
+    timestamp: i64,
+    data: D,
 }
 
 /// The outbox row of an import event (`ImportProgress` or `ImportCompleted`): the import's
@@ -134,19 +166,20 @@ impl Events {
         self.rows
     }
 
-    fn push(&mut self, kind: EventType, p: &Product, at: DateTime<Utc>, data: Map<String, Value>) {
+    fn push(&mut self, kind: EventType, p: &Product, at: DateTime<Utc>, data: impl Serialize) {
         let millis = at.timestamp_millis();
-        let payload = json!({
-            "eventId": format!("{}-{}-{}-{millis}", p.seller_id, p.id, kind.as_str()),
-            "eventType": kind.as_str(),
-            "timestamp": millis,
-            "data": data,
-        });
+        let envelope = Envelope {
+            event_id: format!("{}-{}-{}-{millis}", p.seller_id, p.id, kind.as_str()),
+            event_type: kind.as_str(),
+            timestamp: millis,
+            data,
+        };
         self.rows.push(NewRow {
             seller_id: p.seller_id.clone(),
             event_type: kind.as_str(),
             product_id: p.id,
-            payload: payload.to_string(),
+            // Plain data serializes without fail; `null` would only hide a bug.
+            payload: serde_json::to_string(&envelope).unwrap_or_else(|_| "null".to_string()),
             created_at: at,
         });
     }
@@ -205,11 +238,11 @@ impl Events {
             json!(before.low_stock_threshold),
             json!(after.low_stock_threshold),
         );
-        let mut data = product_data(after);
-        data.insert("changes".into(), Value::Object(changes));
-        if let Some(reason) = reason {
-            data.insert("reason".into(), json!(reason));
-        }
+        let data = ProductData {
+            changes: Some(changes),
+            reason,
+            ..product_data(after)
+        };
         self.push(EventType::ProductUpdated, after, after.updated_at, data);
         self.low_stock_if_crossed(Some(before), after);
         self

@@ -13,7 +13,8 @@ use std::{
 
 use prometheus::IntGauge;
 use sea_orm::{DatabaseConnection, DbErr};
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use tokio::sync::{broadcast::error::RecvError, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -47,46 +48,85 @@ pub enum StreamError {
     Database(#[from] DbErr),
 }
 
-fn sentence(event_type: &str, data: &Value) -> String {
-    let name = data["name"].as_str().unwrap_or("product");
+/// The parts of an event's data its sentence names; what a type lacks stays empty.
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Named {
+    name: Option<String>,
+    quantity: Option<i64>,
+    import_id: Option<String>,
+    status: Option<String>,
+    processed: Option<i64>,
+    total_rows: Option<i64>,
+    created: Option<i64>,
+    updated: Option<i64>,
+    unchanged: Option<i64>,
+    failed: Option<i64>,
+}
+
+fn sentence(event_type: &str, data: &Named) -> String {
+    let name = data.name.as_deref().unwrap_or("product");
+    let n = |v: Option<i64>| v.unwrap_or_default();
+    let import = data.import_id.as_deref().unwrap_or_default();
     match event_type {
         "ProductCreated" => format!("New product: {name}"),
         "ProductDeleted" => format!("Product deleted: {name}"),
-        "LowStockWarning" => format!("Low stock: {name} ({} left)", data["quantity"]),
+        "LowStockWarning" => format!("Low stock: {name} ({} left)", n(data.quantity)),
         "ImportProgress" => format!(
-            "Import {}: {} of {} rows processed",
-            data["importId"].as_str().unwrap_or_default(),
-            data["processed"],
-            data["totalRows"]
+            "Import {import}: {} of {} rows processed",
+            n(data.processed),
+            n(data.total_rows)
         ),
         "ImportCompleted" => format!(
-            "Import {} {}: {} created, {} updated, {} unchanged, {} failed",
-            data["importId"].as_str().unwrap_or_default(),
-            data["status"].as_str().unwrap_or_default(),
-            data["created"],
-            data["updated"],
-            data["unchanged"],
-            data["failed"]
+            "Import {import} {}: {} created, {} updated, {} unchanged, {} failed",
+            data.status.as_deref().unwrap_or_default(),
+            n(data.created),
+            n(data.updated),
+            n(data.unchanged),
+            n(data.failed)
         ),
         _ => format!("Product updated: {name}"),
     }
 }
 
-/// The SSE `data` of an outbox row: `{id, type, message, data, timestamp}`.
+/// An outbox payload, its `data` kept as written.
+#[derive(Deserialize)]
+struct Stored<'a> {
+    #[serde(borrow)]
+    data: &'a RawValue,
+    timestamp: Option<i64>,
+}
+
+/// The SSE `data` of an event.
+#[derive(Serialize)]
+struct Body<'a> {
+    id: String,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    message: String,
+    data: &'a RawValue,
+    timestamp: Option<i64>,
+}
+
+/// The SSE `data` of an outbox row: `{id, type, message, data, timestamp}`. The event's data
+/// is copied as it is stored, not re-encoded: bulk imports send one per product.
 pub fn notification(row: &OutboxRow) -> Notification {
-    let payload: Value = serde_json::from_str(&row.payload).unwrap_or(Value::Null);
-    let body = json!({
-        "id": row.id.to_string(),
-        "type": row.event_type,
-        "message": sentence(&row.event_type, &payload["data"]),
-        "data": payload["data"],
-        "timestamp": payload["timestamp"],
-    });
+    let null = RawValue::NULL;
+    let stored = serde_json::from_str::<Stored>(&row.payload).ok();
+    let data = stored.as_ref().map_or(null, |s| s.data);
+    let named = serde_json::from_str::<Named>(data.get()).unwrap_or_default();
+    let body = Body {
+        id: row.id.to_string(),
+        kind: &row.event_type,
+        message: sentence(&row.event_type, &named),
+        data,
+        timestamp: stored.and_then(|s| s.timestamp),
+    };
     Notification {
         id: row.id,
         seller_id: row.seller_id.clone(),
         event_type: row.event_type.clone(),
-        body: body.to_string(),
+        body: serde_json::to_string(&body).unwrap_or_else(|_| "null".to_string()),
     }
 }
 
