@@ -8,7 +8,7 @@ use std::{
 };
 
 use reqwest::{Method, StatusCode};
-use sea_orm::{ConnectionTrait, Database, Statement};
+use sea_orm::{ConnectionTrait, Database, DatabaseBackend, Statement};
 use serde_json::{json, Value};
 
 use crate::helpers::{
@@ -385,3 +385,95 @@ async fn a_client_that_stalls_mid_request_is_disconnected() {
         "the server kept a stalled connection open past its idle timeout"
     );
 }
+
+/// PostgreSQL connections killed under load (`pg_terminate_backend`): requests that hit a
+/// dead connection fail with 503 problem+json, never 500; the pool replaces the connections
+/// without a restart; and every acknowledged create is stored with its event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_database_connections_give_503_and_the_pool_recovers() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let db_name = app.db_url.rsplit('/').next().expect("db name").to_string();
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let (client, base) = (app.client.clone(), app.base.clone());
+            tokio::spawn(async move {
+                let mut outcomes = Vec::new();
+                for i in 0..150 {
+                    let resp = client
+                        .post(format!("{base}/api/products"))
+                        .header("X-Seller-Id", SELLER_FAULTS)
+                        .json(&product(json!({ "name": format!("W{w}-{i}") })))
+                        .send()
+                        .await
+                        .expect("the server answers");
+                    let status = resp.status();
+                    let body: Value = resp.json().await.expect("a JSON body");
+                    outcomes.push((status, body));
+                }
+                outcomes
+            })
+        })
+        .collect();
+    let admin = Database::connect(postgres_admin_url())
+        .await
+        .expect("admin connection");
+    let mut killed = 0;
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let sql = format!(
+            "SELECT COUNT(pg_terminate_backend(pid)) AS n FROM pg_stat_activity \
+             WHERE datname = '{db_name}' AND pid <> pg_backend_pid()"
+        );
+        let row = admin
+            .query_one(Statement::from_string(DatabaseBackend::Postgres, sql))
+            .await
+            .expect("terminate")
+            .expect("a row");
+        killed += row.try_get::<i64>("", "n").expect("n");
+    }
+    let mut acknowledged = Vec::new();
+    let mut unavailable = 0;
+    for writer in writers {
+        for (status, body) in writer.await.expect("writer") {
+            match status {
+                StatusCode::CREATED => acknowledged.push(id_of(&body)),
+                StatusCode::SERVICE_UNAVAILABLE => {
+                    assert_eq!(body["error_code"], "SERVICE_UNAVAILABLE", "{body}");
+                    unavailable += 1;
+                }
+                other => panic!("{other}: {body}"),
+            }
+        }
+    }
+    assert!(killed > 0, "connections were killed");
+    assert!(!acknowledged.is_empty());
+
+    // The pool recovers by itself: a fresh write succeeds.
+    let after = app
+        .create(SELLER_FAULTS, &product(json!({ "name": "after" })))
+        .await;
+    assert_eq!(after.status(), StatusCode::CREATED);
+    let db = Database::connect(&app.db_url).await.expect("db");
+    for id in &acknowledged {
+        let sql = format!(
+            "SELECT (SELECT COUNT(*) FROM products WHERE id = {id}) + \
+             (SELECT COUNT(*) FROM outbox WHERE product_id = {id} AND event_type = 'ProductCreated') AS n"
+        );
+        let row = db
+            .query_one(Statement::from_string(DatabaseBackend::Postgres, sql))
+            .await
+            .expect("query")
+            .expect("row");
+        assert_eq!(
+            row.try_get::<i64>("", "n").expect("n"),
+            2,
+            "product {id} and its event"
+        );
+    }
+    eprintln!(
+        "killed {killed} connections; {} created, {unavailable} answered 503",
+        acknowledged.len()
+    );
+}
+
+const SELLER_FAULTS: &str = "seller-faults";
