@@ -1,0 +1,71 @@
+-- wrk script for scripts/bench/load.sh: one request kind per run, each request as the seller
+-- that owns the product, cycling through "seller-id product-id" pairs.
+--
+--   wrk -t2 -c64 -d15s --latency -s load.lua URL -- MODE PAIRS
+--
+-- MODE: get (GET /api/products/{id}), list (GET /api/products?limit=20), create
+-- (POST /api/products), mix (70% get, 20% create, 10% quantity adjustment of +1).
+-- done() prints one "BENCH ..." line that the shell script parses.
+
+local threads = 0
+function setup(thread)
+  thread:set("tid", threads)
+  threads = threads + 1
+end
+
+local pairs_, n, i, k, mode = {}, 0, 0, 0, "get"
+local body = '{"name":"Load","price":9.99,"quantity":50,"category":"Bench"}'
+local adjust = '{"delta":1,"reason":"load"}'
+local json = { ["Content-Type"] = "application/json" }
+
+local function with_seller(headers, seller)
+  local h = { ["X-Seller-Id"] = seller }
+  for key, v in pairs(headers or {}) do h[key] = v end
+  return h
+end
+
+function init(args)
+  mode = args[1] or error("usage: ... -- MODE PAIRS")
+  local path = args[2] or error("usage: ... -- MODE PAIRS")
+  for line in io.lines(path) do
+    local seller, id = line:match("^(seller%-%w+)%s+(%d+)%s*$")
+    if seller then
+      n = n + 1
+      pairs_[n] = { seller = seller, id = id }
+    end
+  end
+  if n == 0 then error("no pairs in " .. path) end
+  i = ((tid or 0) * 499) % n
+end
+
+function request()
+  i = i % n + 1
+  k = k + 1
+  local p = pairs_[i]
+  local kind = mode
+  if mode == "mix" then
+    local r = k % 10
+    if r < 7 then kind = "get" elseif r < 9 then kind = "create" else kind = "adjust" end
+  end
+  if kind == "get" then
+    return wrk.format("GET", "/api/products/" .. p.id, with_seller(nil, p.seller))
+  elseif kind == "list" then
+    return wrk.format("GET", "/api/products?limit=20", with_seller(nil, p.seller))
+  elseif kind == "create" then
+    return wrk.format("POST", "/api/products", with_seller(json, p.seller), body)
+  else
+    return wrk.format("POST", "/api/products/" .. p.id .. "/quantity-adjustments",
+      with_seller(json, p.seller), adjust)
+  end
+end
+
+function done(summary, latency, _)
+  local e = summary.errors
+  local secs = summary.duration / 1e6
+  io.write(string.format(
+    "BENCH requests=%d duration_s=%.3f rps=%.1f p50_us=%d p99_us=%d max_us=%d " ..
+    "err_connect=%d err_read=%d err_write=%d err_timeout=%d err_status=%d\n",
+    summary.requests, secs, summary.requests / secs,
+    latency:percentile(50), latency:percentile(99), latency.max,
+    e.connect, e.read, e.write, e.timeout, e.status))
+end
