@@ -1,4 +1,8 @@
-# Shared by the benchmark scripts; sourced, not run. Expects PG_ADMIN_URL.
+# Shared by the benchmark scripts; sourced, not run.
+
+# The server binary measured (scripts build nothing) and the PostgreSQL every script uses.
+BIN=${BIN:-target/release/product-api}
+PG_ADMIN_URL=postgres://postgres@127.0.0.1:5432/postgres
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 die() {
@@ -22,4 +26,14 @@ recreate_database() {
   psql "$PG_ADMIN_URL" -q -v ON_ERROR_STOP=1 \
     -c "DROP DATABASE IF EXISTS \"$1\" WITH (FORCE)" -c "CREATE DATABASE \"$1\"" \
     >/dev/null 2>&1 || die "cannot recreate database $1"
+}
+
+# stop_server: stops the server started as $SERVER_PID, if any, and waits for it.
+SERVER_PID=
+stop_server() {
+  if [ -n "$SERVER_PID" ]; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=
+  fi
 }

@@ -37,10 +37,8 @@ cd "$ROOT"
 # shellcheck source=common.sh
 . scripts/bench/common.sh
 
-BIN=${BIN:-target/release/product-api}
 BENCH_PORT=${BENCH_PORT:-3911}
 BENCH_DB=${BENCH_DB:-bench_events}
-PG_ADMIN_URL=postgres://postgres@127.0.0.1:5432/postgres
 DB_URL=postgres://postgres@127.0.0.1:5432/$BENCH_DB
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
 IDLE=${IDLE:-1000}
@@ -81,14 +79,6 @@ SERVER=$OUT/product-api
 log "output in $OUT"
 
 # ---- cleanup -----------------------------------------------------------------------------
-SERVER_PID=
-stop_server() {
-  if [ -n "$SERVER_PID" ]; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=
-  fi
-}
 cleanup() {
   stop_server
   scripts/tansu stop >/dev/null 2>&1 || true

@@ -25,11 +25,9 @@ cd "$ROOT"
 # shellcheck source=common.sh
 . scripts/bench/common.sh
 
-BIN=${BIN:-target/release/product-api}
 ROWS=${ROWS:-1000000}
 BENCH_PORT=${BENCH_PORT:-3912}
 BENCH_DB=${BENCH_DB:-bench_import}
-PG_ADMIN_URL=postgres://postgres@127.0.0.1:5432/postgres
 DB_URL=postgres://postgres@127.0.0.1:5432/$BENCH_DB
 OUT=${OUT:-$(mktemp -d /tmp/bench-import.XXXXXX)}
 BASE=http://127.0.0.1:$BENCH_PORT

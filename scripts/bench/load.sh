@@ -25,10 +25,8 @@ cd "$ROOT"
 # shellcheck source=common.sh
 . scripts/bench/common.sh
 
-BIN=${BIN:-target/release/product-api}
 BENCH_PORT=${BENCH_PORT:-3913}
 BENCH_DB=${BENCH_DB:-bench_load}
-PG_ADMIN_URL=postgres://postgres@127.0.0.1:5432/postgres
 DB_URL=postgres://postgres@127.0.0.1:5432/$BENCH_DB
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
 DURATION=${DURATION:-15s}
@@ -51,14 +49,6 @@ if [ -z "${KAFKA_BROKERS:-}" ]; then
   STOP_TANSU=1
 fi
 
-SERVER_PID=
-stop_server() {
-  if [ -n "$SERVER_PID" ]; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=
-  fi
-}
 cleanup() {
   stop_server
   [ -z "${STOP_TANSU:-}" ] || scripts/tansu stop >/dev/null 2>&1 || true

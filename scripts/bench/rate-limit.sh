@@ -35,10 +35,8 @@ cd "$ROOT"
 # shellcheck source=common.sh
 . scripts/bench/common.sh
 
-BIN=${BIN:-target/release/product-api}
 BENCH_PORT=${BENCH_PORT:-3901}
 BENCH_DB=${BENCH_DB:-bench_products}
-PG_ADMIN_URL=postgres://postgres@127.0.0.1:5432/postgres
 DB_URL=postgres://postgres@127.0.0.1:5432/$BENCH_DB
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
 THREADS=${THREADS:-2}
@@ -78,14 +76,6 @@ cp "$BIN" "$OUT/product-api"
 SERVER=$OUT/product-api
 log "output in $OUT"
 
-SERVER_PID=
-stop_server() {
-  if [ -n "$SERVER_PID" ]; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=
-  fi
-}
 trap stop_server EXIT
 
 # start_server off|on NAME: a fresh server, limiter off or on (Redis); waits until it serves.
