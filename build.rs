@@ -202,6 +202,8 @@ struct Generator<'a> {
     spec: &'a OpenAPI,
     items: Vec<TokenStream>,
     enum_names: BTreeSet<String>,
+    /// Distinct string patterns, each with a marker type `Pattern<index>`.
+    patterns: Vec<String>,
     model_names: Vec<String>,
     /// (METHOD, path template, body schema) of every operation with a JSON body.
     bodies: Vec<(String, String, String)>,
@@ -217,6 +219,7 @@ impl<'a> Generator<'a> {
             spec,
             items: Vec::new(),
             enum_names: BTreeSet::new(),
+            patterns: Vec::new(),
             model_names: Vec::new(),
             bodies: Vec::new(),
             bulk: Vec::new(),
@@ -636,7 +639,19 @@ impl<'a> Generator<'a> {
             });
         }
         let ty = match &s.format {
-            VariantOrUnknownOrEmpty::Empty => quote!(::std::string::String),
+            VariantOrUnknownOrEmpty::Empty => match &s.pattern {
+                Some(p) => {
+                    let marker = self.pattern_marker(p);
+                    quote!(crate::api::pattern::Matching<#marker>)
+                }
+                None => quote!(::std::string::String),
+            },
+            VariantOrUnknownOrEmpty::Item(_) if s.pattern.is_some() => {
+                return err(
+                    &format!("{ptr}/pattern"),
+                    "patterns are supported on plain strings only",
+                )
+            }
             VariantOrUnknownOrEmpty::Item(StringFormat::DateTime) => {
                 quote!(::chrono::DateTime<::chrono::Utc>)
             }
@@ -657,9 +672,6 @@ impl<'a> Generator<'a> {
             let n = Literal::usize_unsuffixed(n);
             validators.push(quote!(max_length = #n));
         }
-        if let Some(p) = &s.pattern {
-            validators.push(quote!(pattern = #p));
-        }
         let k = kind_path();
         let (min, max) = (opt_usize(s.min_length), opt_usize(s.max_length));
         let pattern = match &s.pattern {
@@ -672,6 +684,30 @@ impl<'a> Generator<'a> {
             validators,
             kind,
         })
+    }
+
+    /// The marker type of a spec pattern, emitted once per distinct pattern.
+    fn pattern_marker(&mut self, pattern: &str) -> Ident {
+        let index = match self.patterns.iter().position(|p| p == pattern) {
+            Some(i) => i,
+            None => {
+                self.patterns.push(pattern.to_string());
+                let i = self.patterns.len() - 1;
+                let ty = format_ident!("Pattern{}", i);
+                let doc = format!(" The spec pattern `{pattern}`.");
+                self.items.push(quote! {
+                    #[doc = #doc]
+                    #[derive(::std::fmt::Debug)]
+                    pub struct #ty;
+
+                    impl crate::api::pattern::Spec for #ty {
+                        const PATTERN: &'static str = #pattern;
+                    }
+                });
+                i
+            }
+        };
+        format_ident!("Pattern{}", index)
     }
 
     fn string_enum(&mut self, hint: &str, values: &[String], ptr: &str) -> Result<TokenStream> {
@@ -1128,6 +1164,7 @@ impl<'a> Generator<'a> {
         if !validators.is_empty() {
             attrs.push(quote!(validator(#(#validators),*)));
         }
+        let has_default = default.is_some();
         let ty = match (required, default) {
             (true, Some(_)) => {
                 return err(
@@ -1157,10 +1194,36 @@ impl<'a> Generator<'a> {
                 return err(ptr, format!("two parameters would both be named `{id}`"));
             }
         }
+        // Handlers take a pattern-checked string as a plain `String`.
+        let matched = matches!(
+            schema,
+            ReferenceOr::Item(Schema {
+                schema_kind: SchemaKind::Type(Type::String(StringType {
+                    pattern: Some(_),
+                    format: VariantOrUnknownOrEmpty::Empty,
+                    ..
+                })),
+                ..
+            })
+        );
+        let (trait_ty, call) = match (matched, required) {
+            (false, _) => (ty.clone(), quote!(#id.0)),
+            (true, true) => (quote!(::std::string::String), quote!(#id.0.into_inner())),
+            (true, false) if !has_default => (
+                quote!(::std::option::Option<::std::string::String>),
+                quote!(#id.0.map(crate::api::pattern::Matching::into_inner)),
+            ),
+            (true, false) => {
+                return err(
+                    &sptr,
+                    "a parameter with a pattern cannot also have a default",
+                )
+            }
+        };
         Ok((
             quote!(#[oai(#(#attrs),*)] #id: #wrapper<#ty>),
-            quote!(#id: #ty),
-            quote!(#id.0),
+            quote!(#id: #trait_ty),
+            call,
         ))
     }
 

@@ -8,6 +8,7 @@ pub mod etag;
 pub mod events;
 pub mod health;
 pub mod imports;
+pub mod pattern;
 pub mod problem_layer;
 pub mod products;
 pub mod rate_limit_layer;

@@ -31,11 +31,11 @@ fn nullable<T>(value: Option<T>) -> MaybeUndefined<T> {
 }
 
 /// Absent keeps a field, `null` clears it.
-fn patch<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
+fn patch<T, U: From<T>>(value: MaybeUndefined<T>) -> Option<Option<U>> {
     match value {
         MaybeUndefined::Undefined => None,
         MaybeUndefined::Null => Some(None),
-        MaybeUndefined::Value(v) => Some(Some(v)),
+        MaybeUndefined::Value(v) => Some(Some(v.into())),
     }
 }
 
@@ -106,12 +106,12 @@ impl ProductsHandlers for Api {
         body: ProductCreateRequest,
     ) -> Result<CreateProductResponse, Problem> {
         let new = NewProduct {
-            name: body.name,
-            description: body.description.take(),
+            name: body.name.into(),
+            description: body.description.take().map(String::from),
             price_cents: body.price.units(),
             quantity: body.quantity,
-            category: body.category,
-            sku: body.sku.take(),
+            category: body.category.into(),
+            sku: body.sku.take().map(String::from),
             low_stock_threshold: body.low_stock_threshold.take(),
         };
         let product = self
@@ -188,11 +188,11 @@ impl ProductsHandlers for Api {
         body: ProductUpdateRequest,
     ) -> Result<UpdateProductResponse, Problem> {
         let changes = ProductPatch {
-            name: body.name,
+            name: body.name.map(String::from),
             description: patch(body.description),
             price_cents: body.price.map(Decimal::units),
             quantity: body.quantity,
-            category: body.category,
+            category: body.category.map(String::from),
             sku: patch(body.sku),
             low_stock_threshold: patch(body.low_stock_threshold),
         };
@@ -233,7 +233,7 @@ impl ProductsHandlers for Api {
     ) -> Result<AdjustQuantityResponse, Problem> {
         let adjustment = Adjustment {
             delta: body.delta,
-            reason: body.reason,
+            reason: body.reason.map(String::from),
         };
         let product = self
             .state

@@ -18,7 +18,7 @@ use crate::api::decimal::is_multiple_of;
 /// Whether `text` matches the spec pattern `pattern`; each pattern is compiled once, as bulk
 /// imports check it for every row. The compiled regex is shared, not cloned: a clone would
 /// start with an empty matching cache of its own.
-fn pattern_matches(pattern: &'static str, text: &str) -> bool {
+pub(crate) fn pattern_matches(pattern: &'static str, text: &str) -> bool {
     type Compiled = HashMap<&'static str, Option<Arc<Regex>>>;
     static COMPILED: LazyLock<RwLock<Compiled>> = LazyLock::new(Default::default);
     let cached = COMPILED
