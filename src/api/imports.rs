@@ -1,6 +1,6 @@
 //! Handlers of the `Imports` operations: extract, call one service method, map the result.
 
-use poem_openapi::{payload::Json, types::MaybeUndefined};
+use poem_openapi::payload::Json;
 
 use crate::{
     api::{
@@ -12,6 +12,7 @@ use crate::{
             ImportProductsResponse, ImportRowError, ImportStatus, ImportStatusErrorPolicy,
             ImportStatusMode, ImportStatusStatus, ImportsHandlers,
         },
+        nullable,
         security::Principal,
         upload::Upload,
         Api,
@@ -20,10 +21,6 @@ use crate::{
     repository::imports::{CANCELLED, COMPLETED, FAILED, PROCESSING},
     service::import::{ErrorPolicy, Mode, Options},
 };
-
-fn nullable<T>(value: Option<T>) -> MaybeUndefined<T> {
-    value.map_or(MaybeUndefined::Null, MaybeUndefined::Value)
-}
 
 fn to_api(import: Import, errors: Vec<StoredError>) -> ImportStatus {
     let status = match import.status.as_str() {

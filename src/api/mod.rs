@@ -67,6 +67,14 @@ async fn scrape_metrics(state: &AppState) -> poem::Response {
         .body(state.metrics.render())
 }
 
+/// A nullable response field: `None` is rendered as `null`.
+pub(crate) fn nullable<T>(value: Option<T>) -> poem_openapi::types::MaybeUndefined<T> {
+    value.map_or(
+        poem_openapi::types::MaybeUndefined::Null,
+        poem_openapi::types::MaybeUndefined::Value,
+    )
+}
+
 /// Implements every generated handler trait; each method delegates to one service call.
 #[derive(Clone)]
 pub struct Api {

@@ -15,6 +15,7 @@ use crate::{
             ProductUpdateRequest, ProductsHandlers, QuantityAdjustmentRequest,
             UpdateProductResponse,
         },
+        nullable,
         security::Principal,
         Api,
     },
@@ -25,10 +26,6 @@ use crate::{
         products::{Adjustment, ListQuery, NewProduct, ProductPatch},
     },
 };
-
-fn nullable<T>(value: Option<T>) -> MaybeUndefined<T> {
-    value.map_or(MaybeUndefined::Null, MaybeUndefined::Value)
-}
 
 /// Absent keeps a field, `null` clears it.
 fn patch<T, U: From<T>>(value: MaybeUndefined<T>) -> Option<Option<U>> {

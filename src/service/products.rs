@@ -1,6 +1,5 @@
 //! Product rules: who may see what, how writes are checked, and where transactions begin.
 
-use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{DatabaseConnection, DbErr, Order};
 use serde::Serialize;
 
@@ -15,6 +14,7 @@ use crate::{
         cursor::{self, CursorError},
         events::Events,
         idempotency::{IdempotencyError, Scope},
+        now,
         write::{Writer, Written},
     },
 };
@@ -125,12 +125,6 @@ pub struct ProductService {
     writer: Writer,
     /// `LOW_STOCK_THRESHOLD`, for products without their own.
     low_stock_threshold: i32,
-}
-
-/// Timestamps are kept to the microsecond, the precision PostgreSQL stores, so what a write
-/// returns equals what a later read returns.
-fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
 }
 
 fn sku_conflict(sku: Option<&str>) -> impl FnOnce(DbErr) -> ProductError + '_ {

@@ -14,7 +14,6 @@ pub mod worker;
 use std::{path::PathBuf, sync::Arc};
 
 use bytes::Bytes;
-use chrono::{DateTime, SubsecRound, Utc};
 use futures::{stream::BoxStream, StreamExt};
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
 use tokio::sync::Notify;
@@ -31,6 +30,7 @@ use crate::{
     service::{
         events::{import_event, EventType},
         export::encode,
+        now,
         write::Announcer,
     },
 };
@@ -128,11 +128,6 @@ pub struct ImportService {
     settings: Arc<Settings>,
     /// Wakes the worker when an import is queued.
     wake: Arc<Notify>,
-}
-
-/// Microseconds, as PostgreSQL stores them.
-pub(crate) fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
 }
 
 impl ImportService {

@@ -22,7 +22,6 @@ use tokio_util::sync::CancellationToken;
 use super::{
     batch::{self, Batch, Plan, Seen},
     columns::Columns,
-    now,
     reader::{self, At},
     scan, ErrorPolicy, ImportError, Mode, Settings,
 };
@@ -36,6 +35,7 @@ use crate::{
     },
     service::{
         events::{import_event, EventType},
+        now,
         write::Announcer,
     },
 };
