@@ -148,30 +148,61 @@ pub(crate) fn query_param(query: Option<&str>, name: &str) -> Option<String> {
 pub(crate) type MatchedRoute<'a> = (&'static str, Vec<(&'static str, &'a str)>);
 
 pub(crate) fn route_of(path: &str) -> Option<MatchedRoute<'_>> {
-    let segments: Vec<&str> = path.split('/').collect();
     // `/api/products/export` also fits `/api/products/{id}`: the most literal template wins.
-    let mut best: Option<(usize, MatchedRoute<'_>)> = None;
+    // Runs several times per request, so it matches without allocating until it has a winner.
+    let mut best: Option<(usize, &'static str)> = None;
     for template in generated::PATHS {
-        let parts: Vec<&str> = template.split('/').collect();
-        if parts.len() != segments.len() {
-            continue;
-        }
-        let mut vars = Vec::new();
-        let mut fits = true;
-        for (part, seg) in parts.iter().zip(&segments) {
-            match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-                Some(var) => vars.push((var, *seg)),
-                None if part != seg => {
-                    fits = false;
-                    break;
-                }
-                None => {}
-            }
-        }
-        let literal = parts.len() - vars.len();
-        if fits && best.as_ref().is_none_or(|(l, _)| literal > *l) {
-            best = Some((literal, (template, vars)));
+        let literal = literal_fit(template, path);
+        if literal.is_some_and(|l| best.is_none_or(|(b, _)| l > b)) {
+            best = literal.map(|l| (l, *template));
         }
     }
-    best.map(|(_, route)| route)
+    let (_, template) = best?;
+    let vars = template
+        .split('/')
+        .zip(path.split('/'))
+        .filter_map(|(part, seg)| Some((part.strip_prefix('{')?.strip_suffix('}')?, seg)))
+        .collect();
+    Some((template, vars))
+}
+
+/// How many literal segments `template` matched, or `None` when `path` does not fit it.
+fn literal_fit(template: &str, path: &str) -> Option<usize> {
+    let (mut parts, mut segments) = (template.split('/'), path.split('/'));
+    let mut literal = 0;
+    loop {
+        match (parts.next(), segments.next()) {
+            (None, None) => return Some(literal),
+            (Some(part), Some(_)) if part.starts_with('{') => {}
+            (Some(part), Some(seg)) if part == seg => literal += 1,
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::route_of;
+
+    #[test]
+    fn routes_match_the_most_literal_template_and_name_its_variables() {
+        assert_eq!(
+            route_of("/api/products/export"),
+            Some(("/api/products/export", vec![]))
+        );
+        assert_eq!(
+            route_of("/api/products/42"),
+            Some(("/api/products/{id}", vec![("id", "42")]))
+        );
+        assert_eq!(
+            route_of("/api/products/import/abc/errors"),
+            Some((
+                "/api/products/import/{import_id}/errors",
+                vec![("import_id", "abc")]
+            ))
+        );
+        assert_eq!(route_of("/api/products/42/"), None);
+        assert_eq!(route_of("/api/products/import/abc/nope"), None);
+        assert_eq!(route_of("/api"), None);
+    }
 }
