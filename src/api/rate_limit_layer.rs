@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use poem::{
-    http::{HeaderName, HeaderValue, StatusCode},
+    http::{HeaderName, StatusCode},
     Endpoint, IntoResponse, Middleware, Request, Response,
 };
 use serde_json::json;
@@ -104,10 +104,8 @@ fn add_headers(resp: &mut Response, decision: &Decision) {
         return;
     }
     for (name, value) in rate_limit_headers(decision) {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            resp.headers_mut()
-                .insert(HeaderName::from_static(name), value);
-        }
+        resp.headers_mut()
+            .insert(HeaderName::from_static(name), value);
     }
 }
 

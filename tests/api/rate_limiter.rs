@@ -426,8 +426,8 @@ const SCRIPT_COMMANDS: [&str; 6] = [
 ];
 
 /// On a private server (so other tests' traffic does not count), N decisions
-/// must cost exactly N client commands, all of them EVALSHA (no PING, no
-/// SCRIPT LOAD, nothing else).
+/// one after another must cost exactly N client commands, all of them EVALSHA
+/// (no PING, no SCRIPT LOAD, nothing else).
 #[tokio::test]
 async fn one_command_per_decision() {
     let server = TempRedis::start();
@@ -452,4 +452,42 @@ async fn one_command_per_decision() {
         .filter(|(_, d)| *d > 0)
         .collect();
     assert_eq!(delta, HashMap::from([("evalsha", 25)]));
+}
+
+/// Concurrent checks share round trips: 400 at once (two keys) take far fewer
+/// EVALSHAs than checks, and each key still admits exactly its limit, with
+/// every admission seeing a different count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_decisions_share_round_trips_and_stay_exact() {
+    let server = TempRedis::start();
+    let limiter = Arc::new(limiter_with(pool(&server.url()), "batch"));
+    let policy = Policy::standard();
+    check(&*limiter, "seller-0", &policy).await; // connects and loads the script
+    let mut inspect = server.connection();
+    let before = command_calls(&mut inspect);
+    let tasks: Vec<_> = (0..400)
+        .map(|i| {
+            let limiter = Arc::clone(&limiter);
+            let key = ["seller-1", "seller-2"][i % 2];
+            tokio::spawn(async move { (key, limiter.check(key, &policy).await) })
+        })
+        .collect();
+    let mut remaining: HashMap<&str, Vec<u32>> = HashMap::new();
+    for task in tasks {
+        let (key, decision) = task.await.expect("the task ran");
+        let decision = decision.expect("the limiter answers");
+        if decision.allowed {
+            remaining.entry(key).or_default().push(decision.remaining);
+        }
+    }
+    let evalsha = command_calls(&mut inspect)["evalsha"] - before["evalsha"];
+    assert!(
+        (1..400).contains(&evalsha),
+        "400 concurrent checks took {evalsha} EVALSHAs"
+    );
+    for key in ["seller-1", "seller-2"] {
+        let mut seen = remaining.remove(key).unwrap_or_default();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..100).collect::<Vec<u32>>(), "{key}");
+    }
 }

@@ -16,8 +16,9 @@
 //! lowered while a key held more entries than the new limit, it is when
 //! enough entries have left for one slot to be free.)
 //!
-//! Backends: [`RedisRateLimiter`] (shared by all app instances, one Lua
-//! EVALSHA per decision) and [`MemoryRateLimiter`] (single process: tests,
+//! Backends: [`RedisRateLimiter`] (shared by all app instances, one atomic
+//! Lua EVALSHA per round trip, deciding every check that waited for it) and
+//! [`MemoryRateLimiter`] (single process: tests,
 //! local development). Wrap either in [`FailSafe`] to decide what happens
 //! when the backend is unavailable.
 
@@ -26,8 +27,10 @@ mod redis;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use poem::http::HeaderValue;
 
 pub use self::memory::MemoryRateLimiter;
 pub use self::redis::{RedisRateLimiter, RedisRateLimiterConfig};
@@ -40,19 +43,22 @@ const MIN_WINDOW: Duration = Duration::from_millis(1);
 const MAX_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Errors from a rate-limiter backend or from building a [`Policy`].
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum LimiterError {
     #[error("invalid rate-limit policy: {0}")]
     InvalidPolicy(&'static str),
+    /// Shared: one failed batch answers every check in it.
     #[error("could not get a Redis connection: {0}")]
-    Pool(#[from] deadpool_redis::PoolError),
+    Pool(#[from] Arc<deadpool_redis::PoolError>),
     #[error("Redis command failed: {0}")]
     Redis(#[from] deadpool_redis::redis::RedisError),
     #[error("rate-limit backend did not answer within {0:?}")]
     Timeout(Duration),
     #[error("unexpected reply from the rate-limit script: {0}")]
     UnexpectedReply(String),
+    #[error("the rate limiter's batching task has stopped")]
+    Stopped,
 }
 
 /// Which bucket a request counts against. Each class has its own log per key,
@@ -243,12 +249,18 @@ impl Decision {
 /// `RateLimit-Policy` / `RateLimit` follow the IETF httpapi-ratelimit-headers
 /// draft (`q` quota, `w` window secs, `r` remaining, `t` secs until reset).
 /// `retry-after` is included only for rejections.
-pub fn rate_limit_headers(decision: &Decision) -> Vec<(&'static str, String)> {
+pub fn rate_limit_headers(decision: &Decision) -> Vec<(&'static str, HeaderValue)> {
+    // Numbers convert without a string or a validation pass: this runs on every request.
     let name = decision.policy.as_str();
     let mut headers = vec![
-        ("x-ratelimit-limit", decision.limit.to_string()),
-        ("x-ratelimit-remaining", decision.remaining.to_string()),
-        ("x-ratelimit-reset", decision.reset_at.to_string()),
+        ("x-ratelimit-limit", HeaderValue::from(decision.limit)),
+        (
+            "x-ratelimit-remaining",
+            HeaderValue::from(decision.remaining),
+        ),
+        ("x-ratelimit-reset", HeaderValue::from(decision.reset_at)),
+    ];
+    let structured = [
         (
             "ratelimit-policy",
             format!("\"{name}\";q={};w={}", decision.limit, decision.window_secs),
@@ -261,8 +273,14 @@ pub fn rate_limit_headers(decision: &Decision) -> Vec<(&'static str, String)> {
             ),
         ),
     ];
+    // Policy names and numbers are visible ASCII, so every value converts.
+    headers.extend(
+        structured
+            .into_iter()
+            .filter_map(|(header, value)| Some((header, HeaderValue::try_from(value).ok()?))),
+    );
     if let Some(retry_after) = decision.retry_after_secs {
-        headers.push(("retry-after", retry_after.to_string()));
+        headers.push(("retry-after", HeaderValue::from(retry_after)));
     }
     headers
 }
@@ -445,9 +463,16 @@ mod tests {
         }
     }
 
+    fn text_headers(decision: &Decision) -> Vec<(&'static str, String)> {
+        rate_limit_headers(decision)
+            .into_iter()
+            .map(|(name, value)| (name, value.to_str().unwrap_or("<not text>").to_owned()))
+            .collect()
+    }
+
     #[test]
     fn headers_for_admitted_request() {
-        let headers = rate_limit_headers(&decision(true, 87, 1));
+        let headers = text_headers(&decision(true, 87, 1));
         assert_eq!(
             headers,
             vec![
@@ -473,7 +498,7 @@ mod tests {
             window_secs: 60,
             degraded: false,
         };
-        let headers = rate_limit_headers(&d);
+        let headers = text_headers(&d);
         assert!(headers.contains(&("ratelimit-policy", "\"bulk\";q=5;w=60".to_owned())));
         assert!(headers.contains(&("ratelimit", "\"bulk\";r=0;t=60".to_owned())));
         assert_eq!(headers.last(), Some(&("retry-after", "60".to_owned())));

@@ -1,14 +1,15 @@
-//! Redis backend: one EVALSHA of `sliding_window.lua` per decision.
+//! Redis backend: `sliding_window.lua` run with EVALSHA, one round trip per batch of decisions.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use deadpool_redis::redis::aio::MultiplexedConnection;
 use deadpool_redis::redis::{self, ErrorKind, RedisError, Script, ServerErrorKind};
 use deadpool_redis::{Connection, Pool};
+use tokio::sync::{mpsc, oneshot};
 
 use super::{lock, Decision, LimiterError, Policy, RateLimiter};
 
@@ -37,20 +38,29 @@ impl Default for RedisRateLimiterConfig {
 /// Sliding-window log limiter shared by every instance that uses the same
 /// Redis.
 ///
+/// Batching: checks queue up for one task that sends whatever is waiting as
+/// one EVALSHA, so under load a round trip decides many requests (and Redis
+/// starts the script once for them) while a lone request still goes out at
+/// once. Decisions in a batch are taken in order inside one atomic script,
+/// exactly as if they had arrived one by one.
+///
 /// Connection handling: deadpool-redis pings every connection it hands out
 /// (`Manager::recycle` sends UNWATCH + PING), which would make each decision
 /// two round trips. Instead one multiplexed connection is taken out of the
-/// pool and shared by all checks (it pipelines concurrent requests over one
-/// socket, which is how redis-rs intends it to be used). When it breaks, it
-/// is dropped and a fresh one is taken from the pool.
+/// pool and kept. When it breaks, it is dropped and a fresh one is taken from
+/// the pool.
 pub struct RedisRateLimiter {
+    redis: Arc<Shared>,
+    /// Started by the first check, so construction needs no runtime.
+    queue: OnceLock<mpsc::Sender<Waiting>>,
+}
+
+/// What the batching task shares with the limiter.
+struct Shared {
     pool: Pool,
     config: RedisRateLimiterConfig,
     script: Script,
     connection: Mutex<Option<MultiplexedConnection>>,
-    /// Serialises reconnects so an outage does not make every waiting request
-    /// open its own connection.
-    reconnect: tokio::sync::Mutex<()>,
     /// Random per instance; with `sequence` it makes sorted-set members unique
     /// across app instances without coordination.
     instance_id: u64,
@@ -58,40 +68,51 @@ pub struct RedisRateLimiter {
     script_loads: AtomicU64,
 }
 
-/// Script reply: allowed flag, remaining, reset and now (both µs since epoch).
-type Reply = (i64, i64, i64, i64);
+/// A check waiting for its batch.
+struct Waiting {
+    key: String,
+    policy: Policy,
+    decision: oneshot::Sender<Result<Decision, LimiterError>>,
+}
+
+/// Most checks one EVALSHA decides (keeps a script run short: Redis serves
+/// nothing else meanwhile).
+const MAX_BATCH: usize = 128;
 
 impl RedisRateLimiter {
     /// Does no I/O: the first check connects, so the service can start while
     /// Redis is down (and then runs degraded under [`super::FailSafe`]).
     pub fn new(pool: Pool, config: RedisRateLimiterConfig) -> Self {
-        Self {
+        let redis = Shared {
             pool,
             config,
             script: Script::new(SCRIPT_SOURCE),
             connection: Mutex::new(None),
-            reconnect: tokio::sync::Mutex::new(()),
             // std seeds RandomState from OS randomness once per process and
             // varies it per call: unique enough for a member id, no rand dep.
             instance_id: RandomState::new().build_hasher().finish(),
             sequence: AtomicU64::new(0),
             script_loads: AtomicU64::new(0),
+        };
+        Self {
+            redis: Arc::new(redis),
+            queue: OnceLock::new(),
         }
     }
 
     /// The Redis key used for `key` under `policy` (for debugging and ops).
     pub fn redis_key(&self, key: &str, policy: &Policy) -> String {
-        format!("{}:{}:{}", self.config.key_prefix, policy.name(), key)
+        self.redis.redis_key(key, policy)
     }
 
     /// Loads the script with SCRIPT LOAD. Optional (a missing script is
     /// loaded on demand), but calling it at startup keeps the first request
     /// from paying for the reload.
     pub async fn load_script(&self) -> Result<(), LimiterError> {
-        let timeout = self.config.timeout;
+        let timeout = self.redis.config.timeout;
         let load = async {
-            let mut conn = self.connection().await?.0;
-            self.load_on(&mut conn).await
+            let mut conn = self.redis.connection().await?.0;
+            self.redis.load_on(&mut conn).await
         };
         tokio::time::timeout(timeout, load)
             .await
@@ -100,24 +121,92 @@ impl RedisRateLimiter {
 
     /// How many times the script was (re)loaded into Redis by this instance.
     pub fn script_loads(&self) -> u64 {
-        self.script_loads.load(Ordering::Relaxed)
+        self.redis.script_loads.load(Ordering::Relaxed)
     }
 
-    async fn decide(&self, key: &str, policy: &Policy) -> Result<Decision, LimiterError> {
-        let redis_key = self.redis_key(key, policy);
-        let member = format!(
-            "{:016x}:{}",
-            self.instance_id,
-            self.sequence.fetch_add(1, Ordering::Relaxed)
-        );
+    fn queue(&self) -> &mpsc::Sender<Waiting> {
+        self.queue.get_or_init(|| {
+            let (queue, waiting) = mpsc::channel(4 * MAX_BATCH);
+            tokio::spawn(Arc::clone(&self.redis).decide_batches(waiting));
+            queue
+        })
+    }
+}
+
+impl RateLimiter for RedisRateLimiter {
+    async fn check(&self, key: &str, policy: &Policy) -> Result<Decision, LimiterError> {
+        let timeout = self.redis.config.timeout;
+        let (decision, decided) = oneshot::channel();
+        let waiting = Waiting {
+            key: key.to_owned(),
+            policy: *policy,
+            decision,
+        };
+        let check = async {
+            self.queue()
+                .send(waiting)
+                .await
+                .map_err(|_| LimiterError::Stopped)?;
+            decided.await.map_err(|_| LimiterError::Stopped)?
+        };
+        tokio::time::timeout(timeout, check)
+            .await
+            .map_err(|_| LimiterError::Timeout(timeout))?
+    }
+}
+
+impl Shared {
+    fn redis_key(&self, key: &str, policy: &Policy) -> String {
+        format!("{}:{}:{}", self.config.key_prefix, policy.name(), key)
+    }
+
+    /// The batching task: takes what is waiting (at least one check), decides
+    /// it in one EVALSHA, answers, repeats. Ends with the limiter.
+    async fn decide_batches(self: Arc<Self>, mut waiting: mpsc::Receiver<Waiting>) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while waiting.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            let timeout = self.config.timeout;
+            let decisions = match tokio::time::timeout(timeout, self.decide(&batch)).await {
+                Ok(decisions) => decisions,
+                Err(_) => {
+                    // The connection may be wedged rather than slow; start afresh.
+                    self.forget();
+                    Err(LimiterError::Timeout(timeout))
+                }
+            };
+            match decisions {
+                Ok(decisions) => {
+                    for (check, decision) in batch.drain(..).zip(decisions) {
+                        // A check that gave up waiting has nobody to answer.
+                        let _ = check.decision.send(Ok(decision));
+                    }
+                }
+                Err(error) => {
+                    for check in batch.drain(..) {
+                        let _ = check.decision.send(Err(error.clone()));
+                    }
+                }
+            }
+        }
+    }
+
+    async fn decide(&self, batch: &[Waiting]) -> Result<Vec<Decision>, LimiterError> {
         let mut invocation = redis::cmd("EVALSHA");
-        invocation
-            .arg(self.script.get_hash())
-            .arg(1)
-            .arg(&redis_key)
-            .arg(policy.limit())
-            .arg(policy.window_micros())
-            .arg(&member);
+        invocation.arg(self.script.get_hash()).arg(batch.len());
+        for check in batch {
+            invocation.arg(self.redis_key(&check.key, &check.policy));
+        }
+        for check in batch {
+            let member = format!(
+                "{:016x}:{}",
+                self.instance_id,
+                self.sequence.fetch_add(1, Ordering::Relaxed)
+            );
+            invocation
+                .arg(check.policy.limit())
+                .arg(check.policy.window_micros())
+                .arg(member);
+        }
 
         let (mut conn, reused) = self.connection().await?;
         let mut result = self.eval(&invocation, &mut conn).await;
@@ -133,7 +222,7 @@ impl RedisRateLimiter {
         if is_connection_failure(&result) {
             self.forget();
         }
-        to_decision(policy, result?)
+        to_decisions(batch, &result?)
     }
 
     /// EVALSHA, and on NOSCRIPT (script cache flushed, Redis restarted or
@@ -142,12 +231,12 @@ impl RedisRateLimiter {
         &self,
         invocation: &redis::Cmd,
         conn: &mut MultiplexedConnection,
-    ) -> Result<Reply, LimiterError> {
-        let result = match invocation.query_async::<Reply>(conn).await {
+    ) -> Result<Vec<i64>, LimiterError> {
+        let result = match invocation.query_async::<Vec<i64>>(conn).await {
             Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
                 tracing::debug!("rate-limit script missing in Redis; reloading");
                 self.load_on(conn).await?;
-                invocation.query_async::<Reply>(conn).await
+                invocation.query_async::<Vec<i64>>(conn).await
             }
             other => other,
         };
@@ -170,46 +259,27 @@ impl RedisRateLimiter {
         Ok(())
     }
 
-    /// The shared connection, and whether it was reused (vs. just created).
+    /// The kept connection, and whether it was reused (vs. just created). Only
+    /// the batching task connects, so an outage cannot make every waiting
+    /// request open its own connection.
     async fn connection(&self) -> Result<(MultiplexedConnection, bool), LimiterError> {
         if let Some(conn) = lock(&self.connection).clone() {
             return Ok((conn, true));
         }
-        let _single_flight = self.reconnect.lock().await;
-        // Someone else may have reconnected while we waited.
-        if let Some(conn) = lock(&self.connection).clone() {
-            return Ok((conn, true));
-        }
-        let conn = Connection::take(self.pool.get().await?);
+        let conn = Connection::take(self.pool.get().await.map_err(Arc::new)?);
         *lock(&self.connection) = Some(conn.clone());
         Ok((conn, false))
     }
 
-    /// Drops the shared connection so the next check reconnects. If a
-    /// concurrent check already replaced the broken one, this costs one extra
-    /// reconnect, which is harmless.
+    /// Drops the kept connection so the next batch reconnects.
     fn forget(&self) {
         lock(&self.connection).take();
     }
 }
 
-impl RateLimiter for RedisRateLimiter {
-    async fn check(&self, key: &str, policy: &Policy) -> Result<Decision, LimiterError> {
-        let timeout = self.config.timeout;
-        match tokio::time::timeout(timeout, self.decide(key, policy)).await {
-            Ok(result) => result,
-            Err(_) => {
-                // The connection may be wedged rather than slow; start afresh.
-                self.forget();
-                Err(LimiterError::Timeout(timeout))
-            }
-        }
-    }
-}
-
 /// Errors after which the connection cannot be trusted, as opposed to an
 /// error reply or a malformed value on a healthy connection.
-fn is_connection_failure(result: &Result<Reply, LimiterError>) -> bool {
+fn is_connection_failure<T>(result: &Result<T, LimiterError>) -> bool {
     matches!(result, Err(LimiterError::Redis(e)) if is_connection_error(e))
 }
 
@@ -217,22 +287,35 @@ fn is_connection_error(e: &RedisError) -> bool {
     e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error()
 }
 
-fn to_decision(policy: &Policy, reply: Reply) -> Result<Decision, LimiterError> {
-    let (allowed, remaining, reset_us, now_us) = reply;
+/// The script's reply: `allowed, remaining, reset_us` per check, then `now_us`.
+fn to_decisions(batch: &[Waiting], reply: &[i64]) -> Result<Vec<Decision>, LimiterError> {
     let invalid = || LimiterError::UnexpectedReply(format!("{reply:?}"));
-    let remaining = u32::try_from(remaining).map_err(|_| invalid())?;
-    let reset_us = u64::try_from(reset_us).map_err(|_| invalid())?;
-    let now_us = u64::try_from(now_us).map_err(|_| invalid())?;
-    let allowed = match allowed {
-        0 => false,
-        1 => true,
-        _ => return Err(invalid()),
-    };
-    Ok(Decision::from_log(
-        policy,
-        allowed,
-        remaining,
-        now_us,
-        reset_us.saturating_sub(now_us),
-    ))
+    let (now_us, decisions) = reply.split_last().ok_or_else(invalid)?;
+    if decisions.len() != 3 * batch.len() {
+        return Err(invalid());
+    }
+    let now_us = u64::try_from(*now_us).map_err(|_| invalid())?;
+    batch
+        .iter()
+        .zip(decisions.chunks_exact(3))
+        .map(|(check, values)| {
+            let &[allowed, remaining, reset_us] = values else {
+                return Err(invalid());
+            };
+            let remaining = u32::try_from(remaining).map_err(|_| invalid())?;
+            let reset_us = u64::try_from(reset_us).map_err(|_| invalid())?;
+            let allowed = match allowed {
+                0 => false,
+                1 => true,
+                _ => return Err(invalid()),
+            };
+            Ok(Decision::from_log(
+                &check.policy,
+                allowed,
+                remaining,
+                now_us,
+                reset_us.saturating_sub(now_us),
+            ))
+        })
+        .collect()
 }
