@@ -3,6 +3,9 @@
 # The server binary measured (scripts build nothing) and the PostgreSQL every script uses.
 BIN=${BIN:-target/release/product-api}
 PG_ADMIN_URL=postgres://postgres@127.0.0.1:5432/postgres
+# The request benchmarks reach PostgreSQL on loopback, as a co-located deployment would: without
+# TLS unless DB_SSLMODE says otherwise (libpq's default, prefer, encrypts every query here).
+DB_SSLMODE=${DB_SSLMODE:-disable}
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 die() {

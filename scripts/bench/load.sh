@@ -16,6 +16,7 @@
 #   BIN [target/release/product-api]  BENCH_PORT [3913]  BENCH_DB [bench_load]
 #   DURATION [15s]  WARMUP [3s]  CONNECTIONS [64]  REDIS_URL [redis://127.0.0.1:6379]
 #   KAFKA_BROKERS [a tansu started by scripts/tansu for the run]  OUT [a fresh /tmp/bench-load.*]
+#   DB_SSLMODE [disable]  the server's and pgbench's sslmode to PostgreSQL on loopback
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -27,7 +28,7 @@ cd "$ROOT"
 
 BENCH_PORT=${BENCH_PORT:-3913}
 BENCH_DB=${BENCH_DB:-bench_load}
-DB_URL=postgres://postgres@127.0.0.1:5432/$BENCH_DB
+DB_URL=postgres://postgres@127.0.0.1:5432/$BENCH_DB?sslmode=$DB_SSLMODE
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
 DURATION=${DURATION:-15s}
 WARMUP=${WARMUP:-3s}

@@ -24,6 +24,7 @@
 #   QUIET_BUDGET seconds in all that runs may wait for compilers (rustc, cc1, ld, cargo)
 #                to finish before starting [300]; runs that still overlap one are flagged
 #   BENCH_COMMIT the commit BIN was built from, if not HEAD [git rev-parse --short HEAD]
+#   DB_SSLMODE   the server's sslmode to PostgreSQL on loopback [disable]
 # Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust) and Redis; starts them via
 # scripts/services.sh if they are down. Installs wrk from Debian's packages if missing.
 set -euo pipefail
@@ -37,7 +38,7 @@ cd "$ROOT"
 
 BENCH_PORT=${BENCH_PORT:-3901}
 BENCH_DB=${BENCH_DB:-bench_products}
-DB_URL=postgres://postgres@127.0.0.1:5432/$BENCH_DB
+DB_URL=postgres://postgres@127.0.0.1:5432/$BENCH_DB?sslmode=$DB_SSLMODE
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-64}
