@@ -491,3 +491,82 @@ async fn concurrent_decisions_share_round_trips_and_stay_exact() {
         assert_eq!(seen, (0..100).collect::<Vec<u32>>(), "{key}");
     }
 }
+
+// ---- the script itself, to the microsecond ----------------------------------
+
+const SCRIPT: &str = include_str!("../../src/infra/rate_limit/sliding_window.lua");
+
+/// Runs the limiter's script on a private Redis: `(key, limit, window µs, member)` per
+/// decision; returns `(allowed, remaining, reset µs)` per decision and the server's now.
+fn run_script(
+    conn: &mut redis::Connection,
+    checks: &[(&str, u32, u64, &str)],
+) -> (Vec<(i64, i64, i64)>, i64) {
+    let script = redis::Script::new(SCRIPT);
+    let mut invocation = script.prepare_invoke();
+    for (key, limit, window, member) in checks {
+        invocation.key(*key).arg(*limit).arg(*window).arg(*member);
+    }
+    let reply: Vec<i64> = invocation.invoke(conn).expect("the script runs");
+    let (now, decisions) = reply.split_last().expect("a reply");
+    let decisions = decisions
+        .chunks_exact(3)
+        .map(|d| (d[0], d[1], d[2]))
+        .collect();
+    (decisions, *now)
+}
+
+fn server_now_us(conn: &mut redis::Connection) -> i64 {
+    let (secs, micros): (i64, i64) = redis::cmd("TIME").query(conn).expect("TIME");
+    secs * 1_000_000 + micros
+}
+
+/// One key twice in a batch is decided as two requests one after the other; a limit lowered
+/// below the log's size rejects until enough entries have left, and says when that is.
+#[test]
+fn script_decides_repeated_keys_in_order_and_lowered_limits_exactly() {
+    let server = TempRedis::start();
+    let mut conn = server.connection();
+    let window = 1_000_000;
+
+    let (decisions, now) = run_script(
+        &mut conn,
+        &[
+            ("k", 3, window, "a"),
+            ("k", 3, window, "b"),
+            ("other", 3, window, "c"),
+        ],
+    );
+    let reset = now + window as i64;
+    assert_eq!(
+        decisions,
+        vec![(1, 2, reset), (1, 1, reset), (1, 2, reset)],
+        "both admissions on k count, and the oldest of k is this batch's"
+    );
+    let (decisions, _) = run_script(&mut conn, &[("k", 3, window, "d"), ("k", 3, window, "e")]);
+    assert_eq!(decisions, vec![(1, 0, reset), (0, 0, reset)]);
+
+    // Five entries 100 ms apart, then the limit drops to 2: the third entry past the
+    // oldest (rank 5 - 2 = 3) must leave the window before anything is admitted again.
+    let base = server_now_us(&mut conn) - 500_000;
+    for (n, member) in ["p", "q", "r", "s", "t"].into_iter().enumerate() {
+        let score = base + 100_000 * n as i64;
+        redis::cmd("ZADD")
+            .arg("lowered")
+            .arg(score)
+            .arg(member)
+            .exec(&mut conn)
+            .expect("ZADD");
+    }
+    let (decisions, _) = run_script(
+        &mut conn,
+        &[("lowered", 2, window, "u"), ("lowered", 5, window, "v")],
+    );
+    assert_eq!(
+        decisions,
+        vec![
+            (0, 0, base + 300_000 + window as i64),
+            (0, 0, base + window as i64)
+        ]
+    );
+}
