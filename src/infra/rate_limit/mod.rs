@@ -18,9 +18,9 @@
 //!
 //! Backends: [`RedisRateLimiter`] (shared by all app instances, one atomic
 //! Lua EVALSHA per round trip, deciding every check that waited for it) and
-//! [`MemoryRateLimiter`] (single process: tests,
-//! local development). Wrap either in [`FailSafe`] to decide what happens
-//! when the backend is unavailable.
+//! [`MemoryRateLimiter`] (single process: tests, local development). Wrap
+//! either in [`FailSafe`] to decide what happens when the backend is
+//! unavailable.
 
 mod memory;
 mod redis;
