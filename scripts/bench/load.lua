@@ -1,11 +1,13 @@
--- wrk script for scripts/bench/load.sh: one request kind per run, each request as the seller
--- that owns the product, cycling through "seller-id product-id" pairs.
+-- wrk script for scripts/bench/load.sh and rate-limit.sh: one request kind per run, each
+-- request as the seller that owns the product, cycling through "seller-id product-id" pairs.
 --
 --   wrk -t2 -c64 -d15s --latency -s load.lua URL -- MODE PAIRS
 --
 -- MODE: get (GET /api/products/{id}), list (GET /api/products?limit=20), create
 -- (POST /api/products), mix (70% get, 20% create, 10% quantity adjustment of +1).
--- done() prints one "BENCH ..." line that the shell script parses.
+-- PAIRS: a file with one "seller-id product-id" per line (one line = the one-seller case).
+-- GETs are formatted once at init, so the client's work per GET is the same in every run.
+-- done() prints one "BENCH ..." line that the shell scripts parse.
 
 local threads = 0
 function setup(thread)
@@ -13,7 +15,7 @@ function setup(thread)
   threads = threads + 1
 end
 
-local pairs_, n, i, k, mode = {}, 0, 0, 0, "get"
+local pairs_, gets, n, i, k, mode = {}, {}, 0, 0, 0, "get"
 local body = '{"name":"Load","price":9.99,"quantity":50,"category":"Bench"}'
 local adjust = '{"delta":1,"reason":"load"}'
 local json = { ["Content-Type"] = "application/json" }
@@ -32,6 +34,7 @@ function init(args)
     if seller then
       n = n + 1
       pairs_[n] = { seller = seller, id = id }
+      gets[n] = wrk.format("GET", "/api/products/" .. id, with_seller(nil, seller))
     end
   end
   if n == 0 then error("no pairs in " .. path) end
@@ -48,7 +51,7 @@ function request()
     if r < 7 then kind = "get" elseif r < 9 then kind = "create" else kind = "adjust" end
   end
   if kind == "get" then
-    return wrk.format("GET", "/api/products/" .. p.id, with_seller(nil, p.seller))
+    return gets[i]
   elseif kind == "list" then
     return wrk.format("GET", "/api/products?limit=20", with_seller(nil, p.seller))
   elseif kind == "create" then

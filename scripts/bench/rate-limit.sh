@@ -48,7 +48,7 @@ ROUNDS=${ROUNDS:-2}
 QUIET_BUDGET=${QUIET_BUDGET:-300}
 SELLERS=1000
 OUT=${OUT:-$(mktemp -d /tmp/bench-rate-limit.XXXXXX)}
-LUA=$ROOT/scripts/bench/rate-limit.lua
+LUA=$ROOT/scripts/bench/load.lua
 BASE=http://127.0.0.1:$BENCH_PORT
 
 
@@ -159,7 +159,7 @@ run_case() { # run_case off|on SELLERS ROUND
     [ "$mode" = off ] || die "$name: no limiter headers with the limiter on (Redis down?)"
   fi
 
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s "$LUA" "$BASE" -- "$pairs" \
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s "$LUA" "$BASE" -- get "$pairs" \
     >"$OUT/wrk-$name-warmup.txt" 2>&1
 
   # CPU used during the run by the server, Redis, PostgreSQL (all its processes; the pool's
@@ -176,7 +176,7 @@ run_case() { # run_case off|on SELLERS ROUND
   busy_before=$(busy)
   log "$name: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency"
   local TIMEFORMAT='%U %S' # bash's `time`: wrk's own user and system CPU seconds
-  { time wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$LUA" "$BASE" -- "$pairs" \
+  { time wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$LUA" "$BASE" -- get "$pairs" \
     >"$OUT/wrk-$name.txt" 2>&1; } 2>"$OUT/wrk-$name.cpu"
   busy_after=$(busy)
   local cpu_after
