@@ -2,6 +2,8 @@
 
 /// HTTP surface: generated contract, handlers, problem+json errors.
 pub mod api;
+/// Request coalescing: many concurrent calls, one round trip.
+pub mod coalesce;
 /// Environment configuration.
 pub mod config;
 /// A cap on open connections.

@@ -138,14 +138,18 @@ fn is_unavailable(e: &sea_orm::DbErr) -> bool {
     }
 }
 
+fn unavailable(message: &str) -> Problem {
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        codes::SERVICE_UNAVAILABLE,
+        message,
+    )
+}
+
 fn database(e: &sea_orm::DbErr) -> Problem {
     if is_unavailable(e) {
         tracing::warn!(error = %e, "database unavailable");
-        Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            codes::SERVICE_UNAVAILABLE,
-            "The database is unavailable. Please retry shortly.",
-        )
+        unavailable("The database is unavailable. Please retry shortly.")
     } else {
         tracing::error!(error = %e, "database error");
         Problem::internal()
@@ -215,6 +219,8 @@ impl From<ProductError> for Problem {
             .with_details(json!({ "field": "cursor" })),
             ProductError::Idempotency(e) => e.into(),
             ProductError::Database(e) => database(&e),
+            ProductError::Read(e) => database(&e),
+            ProductError::Stopped(_) => unavailable("The server is shutting down. Please retry."),
         }
     }
 }

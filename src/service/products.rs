@@ -1,9 +1,12 @@
 //! Product rules: who may see what, how writes are checked, and where transactions begin.
 
+use std::sync::Arc;
+
 use sea_orm::{DatabaseConnection, DbErr, Order};
 use serde::Serialize;
 
 use crate::{
+    coalesce::{self, Batch, Coalescer},
     domain::SellerId,
     entity::product::Model as Product,
     repository::{
@@ -41,6 +44,11 @@ pub enum ProductError {
     Idempotency(#[from] IdempotencyError),
     #[error(transparent)]
     Database(#[from] DbErr),
+    /// A batched read failed: every request of the batch shares its error.
+    #[error(transparent)]
+    Read(Arc<DbErr>),
+    #[error(transparent)]
+    Stopped(#[from] coalesce::Stopped),
 }
 
 /// A product to create, as validated by the API layer.
@@ -119,9 +127,35 @@ pub struct Page {
     pub next_cursor: Option<String>,
 }
 
+/// Most reads one query serves.
+const MAX_READ_BATCH: usize = 128;
+
+/// `GET /api/products/{id}` of concurrent requests, one query per batch: a query per request
+/// cost the database and the server a round trip each, plus the pool's check on returning
+/// the connection; coalesced, the read rate went up by 40% (BENCHMARKS.md).
+struct Reads {
+    db: DatabaseConnection,
+}
+
+impl Batch for Reads {
+    type Input = (SellerId, i64);
+    type Output = Result<Option<Product>, Arc<DbErr>>;
+
+    async fn run(&self, keys: &[(SellerId, i64)]) -> Vec<Self::Output> {
+        match repository::products::find_each(&self.db, keys).await {
+            Ok(rows) => rows.into_iter().map(Ok).collect(),
+            Err(e) => {
+                let e = Arc::new(e);
+                keys.iter().map(|_| Err(Arc::clone(&e))).collect()
+            }
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct ProductService {
     db: DatabaseConnection,
+    reads: Arc<Coalescer<Reads>>,
     writer: Writer,
     /// `LOW_STOCK_THRESHOLD`, for products without their own.
     low_stock_threshold: i32,
@@ -136,8 +170,12 @@ fn sku_conflict(sku: Option<&str>) -> impl FnOnce(DbErr) -> ProductError + '_ {
 
 impl ProductService {
     pub fn new(writer: Writer, low_stock_threshold: i32) -> Self {
+        let reads = Reads {
+            db: writer.db.clone(),
+        };
         Self {
             db: writer.db.clone(),
+            reads: Arc::new(Coalescer::new(reads, MAX_READ_BATCH)),
             writer,
             low_stock_threshold,
         }
@@ -184,8 +222,10 @@ impl ProductService {
     }
 
     pub async fn get(&self, seller: &SellerId, id: i64) -> Result<Product, ProductError> {
-        repository::products::find(&self.db, seller, id)
+        self.reads
+            .call((seller.clone(), id))
             .await?
+            .map_err(ProductError::Read)?
             .ok_or(ProductError::NotFound(id))
     }
 
