@@ -2,7 +2,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
@@ -159,9 +159,8 @@ impl AppState {
         let relay_wake = Arc::new(Notify::new());
         let bus = Arc::new(bus(&config, &shutdown)?);
         // Committed events flow to the bus through one task, which keeps their order.
-        let (live_tx, live_rx) = mpsc::channel(1024);
-        tokio::spawn(notifications::forward(bus.clone(), live_rx));
-        let announcer = Announcer::new(relay_wake.clone(), Some(live_tx));
+        let live = notifications::forwarder(bus.clone());
+        let announcer = Announcer::new(relay_wake.clone(), Some(live));
         let streams = Streams::new(
             db.clone(),
             bus.clone(),

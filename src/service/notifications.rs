@@ -1,21 +1,31 @@
 //! Live notifications: committed outbox rows become [`Notification`]s on the event bus, and
 //! each SSE connection turns the bus plus the outbox into one ordered stream for one seller.
 //!
-//! A stream subscribes to the bus before it reads the outbox, so nothing committed between the
-//! replay and going live is missed; every notification at or below the last id sent is
-//! skipped, so nothing is sent twice. A stream that falls behind the bus (or whose Redis
-//! subscription was re-established) resynchronises from the outbox instead of blocking others.
+//! The outbox is what a stream sends; a notification only says that something may be new. A
+//! stream subscribes to the bus before it reads the outbox, so nothing committed meanwhile is
+//! missed, and on each notification for its seller above the last id it sent it reads the
+//! outbox after that id, so events go out once each, in id order, which for one seller is
+//! commit order (see `repository::outbox::append`). A stream that falls behind the bus (or
+//! whose Redis subscription was re-established, or that gets a resync marker because
+//! notifications were dropped) reads the outbox the same way instead of blocking others.
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::{Arc, Mutex, PoisonError},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex, PoisonError,
+    },
+    time::Duration,
 };
 
 use prometheus::IntGauge;
 use sea_orm::{DatabaseConnection, DbErr};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use tokio::sync::{broadcast::error::RecvError, mpsc};
+use tokio::sync::{
+    broadcast::error::{RecvError, TryRecvError},
+    mpsc,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -130,14 +140,79 @@ pub fn notification(row: &OutboxRow) -> Notification {
     }
 }
 
-/// Publishes committed rows to the bus, in commit-announcement order, until shutdown.
-pub async fn forward(bus: Arc<AnyBus>, mut committed: mpsc::Receiver<Vec<OutboxRow>>) {
-    while let Some(rows) = committed.recv().await {
-        let batch = rows.iter().map(notification).collect();
-        if let Err(e) = bus.publish(batch).await {
-            // Streams notice nothing; they catch up from the outbox on their next resync.
-            tracing::warn!(error = %e, "live notifications not delivered to the bus");
+/// Commits (batches of rows) the forwarder's queue holds before rows are dropped.
+const LIVE_QUEUE: usize = 1024;
+
+/// Commits one bus message carries at most.
+const MAX_FORWARD: usize = 256;
+
+/// How often the forwarder looks for a resync it owes while no commit arrives.
+const RESYNC_CHECK: Duration = Duration::from_secs(1);
+
+/// Committed rows on their way to the bus.
+#[derive(Clone)]
+pub struct Committed {
+    queue: mpsc::Sender<Vec<OutboxRow>>,
+    /// Rows were dropped (the queue was full): the forwarder owes every stream a resync.
+    dropped: Arc<AtomicBool>,
+}
+
+impl Committed {
+    /// Hands committed rows to the forwarder without waiting: a write never waits for
+    /// live subscribers. Rows that find the queue full are dropped and every stream is told
+    /// to read the outbox instead.
+    pub fn send(&self, rows: Vec<OutboxRow>) {
+        if self.queue.try_send(rows).is_err() {
+            self.dropped.store(true, Ordering::Release);
+            tracing::warn!("live notification queue full; streams will resync from the outbox");
         }
+    }
+}
+
+/// Starts the task that publishes committed rows to the bus, in the order they were handed
+/// over, until every [`Committed`] is dropped.
+pub fn forwarder(bus: Arc<AnyBus>) -> Committed {
+    let (queue, committed) = mpsc::channel(LIVE_QUEUE);
+    let dropped = Arc::new(AtomicBool::new(false));
+    tokio::spawn(forward(bus, committed, Arc::clone(&dropped)));
+    Committed { queue, dropped }
+}
+
+/// Publishes whatever commits are waiting as one bus message. After rows were dropped or a
+/// publish failed, the next message carries a resync marker (sent on its own within
+/// `RESYNC_CHECK` if no commit comes), so no stream waits for its seller's next write to
+/// notice what it missed.
+async fn forward(
+    bus: Arc<AnyBus>,
+    mut committed: mpsc::Receiver<Vec<OutboxRow>>,
+    dropped: Arc<AtomicBool>,
+) {
+    let mut waiting = Vec::with_capacity(MAX_FORWARD);
+    let mut owed = false;
+    loop {
+        let wait = committed.recv_many(&mut waiting, MAX_FORWARD);
+        if let Ok(0) = tokio::time::timeout(RESYNC_CHECK, wait).await {
+            return;
+        }
+        let resync = dropped.swap(false, Ordering::AcqRel) || owed;
+        if waiting.is_empty() && !resync {
+            continue;
+        }
+        let mut batch: Vec<Notification> = waiting
+            .drain(..)
+            .flatten()
+            .map(|row| notification(&row))
+            .collect();
+        if resync {
+            batch.push(Notification::resync());
+        }
+        owed = match bus.publish(batch).await {
+            Ok(()) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, "live notifications not delivered to the bus");
+                true
+            }
+        };
     }
 }
 
@@ -254,20 +329,27 @@ impl StreamTask {
     }
 
     fn wanted(&self, n: &Notification) -> bool {
-        n.seller_id == self.seller.as_str()
-            && n.id > self.last
-            && self
-                .types
-                .as_ref()
-                .is_none_or(|t| t.contains(&n.event_type))
+        self.types
+            .as_ref()
+            .is_none_or(|t| t.contains(&n.event_type))
     }
 
-    async fn deliver(&mut self, n: Arc<Notification>) -> Result<(), Gone> {
-        if self.wanted(&n) {
-            self.last = n.id;
-            self.send(Frame::Event(n)).await?;
-        }
-        Ok(())
+    /// Whether `n` may announce an event this stream has not sent.
+    fn rings(&self, n: &Notification) -> bool {
+        n.is_resync() || (n.seller_id == self.seller.as_str() && n.id > self.last)
+    }
+
+    /// A notification is a doorbell: the events are read from the outbox, in id order.
+    /// Writers announce after their own commits, so two announcements can arrive in either
+    /// order; sending them as they come could send a seller's event N+1 first, and N would
+    /// then never be sent. The outbox has both (a seller's ids follow its commit order).
+    async fn ring(
+        &mut self,
+        live: &mut tokio::sync::broadcast::Receiver<Arc<Notification>>,
+    ) -> Result<Result<(), Gone>, DbErr> {
+        // Whatever else is already waiting is covered by the same read.
+        while let Ok(_) | Err(TryRecvError::Lagged(_)) = live.try_recv() {}
+        self.replay().await
     }
 
     /// Sends the seller's stored events after the last one sent.
@@ -291,6 +373,20 @@ impl StreamTask {
         }
     }
 
+    /// Sends what followed `after`, with a reset frame first if some of it was pruned.
+    async fn resume(&mut self, after: i64) -> Result<Result<(), Gone>, DbErr> {
+        let first = repository::outbox::first_id(&self.db).await?;
+        if first.is_some_and(|first| after + 1 < first) {
+            let frame = Frame::Reset {
+                last_event_id: after,
+            };
+            if self.send(frame).await.is_err() {
+                return Ok(Err(Gone));
+            }
+        }
+        self.replay().await
+    }
+
     async fn run(
         mut self,
         resume: Option<i64>,
@@ -301,19 +397,18 @@ impl StreamTask {
         if self.send(Frame::Connected).await.is_err() {
             return Ok(());
         }
-        if let Some(after) = resume {
-            let first = repository::outbox::first_id(&self.db).await?;
-            if first.is_some_and(|first| after + 1 < first) {
-                let frame = Frame::Reset {
-                    last_event_id: after,
-                };
-                if self.send(frame).await.is_err() {
-                    return Ok(());
-                }
+        let resumed = match resume {
+            // Live from now on: the seller's events so far are not this stream's.
+            None => {
+                self.last = repository::outbox::last_of(&self.db, &self.seller)
+                    .await?
+                    .unwrap_or(0);
+                Ok(())
             }
-            if self.replay().await?.is_err() {
-                return Ok(());
-            }
+            Some(after) => self.resume(after).await?,
+        };
+        if resumed.is_err() {
+            return Ok(());
         }
         let mut epoch_alive = true;
         loop {
@@ -331,7 +426,8 @@ impl StreamTask {
                     }
                 },
                 received = live.recv() => match received {
-                    Ok(n) => self.deliver(n).await,
+                    Ok(n) if self.rings(&n) => self.ring(&mut live).await?,
+                    Ok(_) => Ok(()),
                     Err(RecvError::Lagged(_)) => self.replay().await?,
                     Err(RecvError::Closed) => return Ok(()),
                 },

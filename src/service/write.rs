@@ -7,12 +7,15 @@ use std::{sync::Arc, time::Duration};
 use futures::future::BoxFuture;
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
 use serde::{de::DeserializeOwned, Serialize};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
 use crate::{
     entity::outbox::Model as OutboxRow,
     repository::{self, is_unique_violation, outbox::NewRow},
-    service::idempotency::{self, IdempotencyError, Scope},
+    service::{
+        idempotency::{self, IdempotencyError, Scope},
+        notifications::Committed,
+    },
 };
 
 /// What a write produced: the response value and the events to append.
@@ -26,11 +29,11 @@ pub struct Written<T> {
 #[derive(Clone)]
 pub struct Announcer {
     relay: Arc<Notify>,
-    live: Option<mpsc::Sender<Vec<OutboxRow>>>,
+    live: Option<Committed>,
 }
 
 impl Announcer {
-    pub fn new(relay: Arc<Notify>, live: Option<mpsc::Sender<Vec<OutboxRow>>>) -> Self {
+    pub fn new(relay: Arc<Notify>, live: Option<Committed>) -> Self {
         Self { relay, live }
     }
 
@@ -40,10 +43,7 @@ impl Announcer {
         }
         self.relay.notify_one();
         if let Some(live) = &self.live {
-            // A full queue means subscribers are far behind; they resync from the outbox.
-            if live.try_send(rows).is_err() {
-                tracing::warn!("live notification queue full; subscribers will resync");
-            }
+            live.send(rows);
         }
     }
 }

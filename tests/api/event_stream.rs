@@ -123,7 +123,8 @@ impl Sse {
 
 on_both_databases!(
     events_arrive_in_order_with_ids,
-    resume_replays_exactly_what_was_missed
+    resume_replays_exactly_what_was_missed,
+    concurrent_writes_of_one_seller_reach_its_stream_once_each_in_order
 );
 
 async fn events_arrive_in_order_with_ids(app: TestApp) {
@@ -167,6 +168,53 @@ async fn events_arrive_in_order_with_ids(app: TestApp) {
         assert!(data["timestamp"].is_i64());
     }
     sse.quiet_for(Duration::from_millis(300)).await;
+}
+
+/// Concurrent transactions commit (and announce) in any order; the stream must still send
+/// every event once, ids rising, and a resume from any id it sent must miss nothing.
+async fn concurrent_writes_of_one_seller_reach_its_stream_once_each_in_order(app: TestApp) {
+    const WRITES: usize = 300;
+    let seller = fresh_seller();
+    let mut sse = Sse::connect(&app, &seller, "types=ProductCreated", None).await;
+    let app = std::sync::Arc::new(app);
+    let created: Vec<i64> = futures::stream::iter(0..WRITES)
+        .map(|i| {
+            let (app, seller) = (app.clone(), seller.clone());
+            async move {
+                let body = product(json!({ "name": format!("Race {i}") }));
+                id_of(&app.create_ok(&seller, &body).await)
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+
+    let mut events = Vec::new();
+    let mut products = Vec::new();
+    for _ in 0..WRITES {
+        let frame = sse.next_event().await;
+        let seq: i64 = frame.id.as_deref().expect("id").parse().expect("numeric");
+        events.push(seq);
+        products.push(frame.json()["data"]["productId"].as_i64().expect("id"));
+    }
+    sse.quiet_for(Duration::from_millis(300)).await;
+    assert!(
+        events.windows(2).all(|w| w[0] < w[1]),
+        "ids rise: {events:?}"
+    );
+    products.sort_unstable();
+    let mut expected = created;
+    expected.sort_unstable();
+    assert_eq!(products, expected, "every created product once");
+
+    // Resuming from the middle replays exactly the rest.
+    let middle = events[WRITES / 2].to_string();
+    let mut resumed = Sse::connect(&app, &seller, "types=ProductCreated", Some(&middle)).await;
+    for expected in &events[WRITES / 2 + 1..] {
+        let frame = resumed.next_event().await;
+        assert_eq!(frame.id.as_deref(), Some(expected.to_string().as_str()));
+    }
+    resumed.quiet_for(Duration::from_millis(300)).await;
 }
 
 async fn resume_replays_exactly_what_was_missed(app: TestApp) {
