@@ -3,15 +3,15 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use deadpool_redis::redis::aio::MultiplexedConnection;
 use deadpool_redis::redis::{self, ErrorKind, RedisError, Script, ServerErrorKind};
 use deadpool_redis::{Connection, Pool};
-use tokio::sync::{mpsc, oneshot};
 
 use super::{lock, Decision, LimiterError, Policy, RateLimiter};
+use crate::coalesce::{Batch, Coalescer};
 
 const SCRIPT_SOURCE: &str = include_str!("sliding_window.lua");
 
@@ -38,11 +38,11 @@ impl Default for RedisRateLimiterConfig {
 /// Sliding-window log limiter shared by every instance that uses the same
 /// Redis.
 ///
-/// Batching: checks queue up for one task that sends whatever is waiting as
-/// one EVALSHA, so under load a round trip decides many requests (and Redis
-/// starts the script once for them) while a lone request still goes out at
-/// once. Decisions in a batch are taken in order inside one atomic script,
-/// exactly as if they had arrived one by one.
+/// Batching ([`Coalescer`]): checks queue up for one task that sends whatever
+/// is waiting as one EVALSHA, so under load a round trip decides many
+/// requests (and Redis starts the script once for them) while a lone request
+/// still goes out at once. Decisions in a batch are taken in order inside one
+/// atomic script, exactly as if they had arrived one by one.
 ///
 /// Connection handling: deadpool-redis pings every connection it hands out
 /// (`Manager::recycle` sends UNWATCH + PING), which would make each decision
@@ -50,9 +50,7 @@ impl Default for RedisRateLimiterConfig {
 /// pool and kept. When it breaks, it is dropped and a fresh one is taken from
 /// the pool.
 pub struct RedisRateLimiter {
-    redis: Arc<Shared>,
-    /// Started by the first check, so construction needs no runtime.
-    queue: OnceLock<mpsc::Sender<Waiting>>,
+    decisions: Coalescer<Shared>,
 }
 
 /// What the batching task shares with the limiter.
@@ -68,11 +66,10 @@ struct Shared {
     script_loads: AtomicU64,
 }
 
-/// A check waiting for its batch.
-struct Waiting {
+/// One check of a batch.
+struct Check {
     key: String,
     policy: Policy,
-    decision: oneshot::Sender<Result<Decision, LimiterError>>,
 }
 
 /// Most checks one EVALSHA decides (keeps a script run short: Redis serves
@@ -95,24 +92,27 @@ impl RedisRateLimiter {
             script_loads: AtomicU64::new(0),
         };
         Self {
-            redis: Arc::new(redis),
-            queue: OnceLock::new(),
+            decisions: Coalescer::new(redis, MAX_BATCH),
         }
+    }
+
+    fn redis(&self) -> &Shared {
+        self.decisions.batch()
     }
 
     /// The Redis key used for `key` under `policy` (for debugging and ops).
     pub fn redis_key(&self, key: &str, policy: &Policy) -> String {
-        self.redis.redis_key(key, policy)
+        self.redis().redis_key(key, policy)
     }
 
     /// Loads the script with SCRIPT LOAD. Optional (a missing script is
     /// loaded on demand), but calling it at startup keeps the first request
     /// from paying for the reload.
     pub async fn load_script(&self) -> Result<(), LimiterError> {
-        let timeout = self.redis.config.timeout;
+        let timeout = self.redis().config.timeout;
         let load = async {
-            let mut conn = self.redis.connection().await?.0;
-            self.redis.load_on(&mut conn).await
+            let mut conn = self.redis().connection().await?.0;
+            self.redis().load_on(&mut conn).await
         };
         tokio::time::timeout(timeout, load)
             .await
@@ -121,37 +121,43 @@ impl RedisRateLimiter {
 
     /// How many times the script was (re)loaded into Redis by this instance.
     pub fn script_loads(&self) -> u64 {
-        self.redis.script_loads.load(Ordering::Relaxed)
-    }
-
-    fn queue(&self) -> &mpsc::Sender<Waiting> {
-        self.queue.get_or_init(|| {
-            let (queue, waiting) = mpsc::channel(4 * MAX_BATCH);
-            tokio::spawn(Arc::clone(&self.redis).decide_batches(waiting));
-            queue
-        })
+        self.redis().script_loads.load(Ordering::Relaxed)
     }
 }
 
 impl RateLimiter for RedisRateLimiter {
     async fn check(&self, key: &str, policy: &Policy) -> Result<Decision, LimiterError> {
-        let timeout = self.redis.config.timeout;
-        let (decision, decided) = oneshot::channel();
-        let waiting = Waiting {
+        let timeout = self.redis().config.timeout;
+        let check = Check {
             key: key.to_owned(),
             policy: *policy,
-            decision,
         };
-        let check = async {
-            self.queue()
-                .send(waiting)
-                .await
-                .map_err(|_| LimiterError::Stopped)?;
-            decided.await.map_err(|_| LimiterError::Stopped)?
-        };
-        tokio::time::timeout(timeout, check)
+        tokio::time::timeout(timeout, self.decisions.call(check))
             .await
             .map_err(|_| LimiterError::Timeout(timeout))?
+            .map_err(|_| LimiterError::Stopped)?
+    }
+}
+
+impl Batch for Shared {
+    type Input = Check;
+    type Output = Result<Decision, LimiterError>;
+
+    /// Decides the batch in one EVALSHA; a failure answers every check in it.
+    async fn run(&self, batch: &[Check]) -> Vec<Self::Output> {
+        let timeout = self.config.timeout;
+        let decisions = match tokio::time::timeout(timeout, self.decide(batch)).await {
+            Ok(decisions) => decisions,
+            Err(_) => {
+                // The connection may be wedged rather than slow; start afresh.
+                self.forget();
+                Err(LimiterError::Timeout(timeout))
+            }
+        };
+        match decisions {
+            Ok(decisions) => decisions.into_iter().map(Ok).collect(),
+            Err(error) => batch.iter().map(|_| Err(error.clone())).collect(),
+        }
     }
 }
 
@@ -160,37 +166,7 @@ impl Shared {
         format!("{}:{}:{}", self.config.key_prefix, policy.name(), key)
     }
 
-    /// The batching task: takes what is waiting (at least one check), decides
-    /// it in one EVALSHA, answers, repeats. Ends with the limiter.
-    async fn decide_batches(self: Arc<Self>, mut waiting: mpsc::Receiver<Waiting>) {
-        let mut batch = Vec::with_capacity(MAX_BATCH);
-        while waiting.recv_many(&mut batch, MAX_BATCH).await > 0 {
-            let timeout = self.config.timeout;
-            let decisions = match tokio::time::timeout(timeout, self.decide(&batch)).await {
-                Ok(decisions) => decisions,
-                Err(_) => {
-                    // The connection may be wedged rather than slow; start afresh.
-                    self.forget();
-                    Err(LimiterError::Timeout(timeout))
-                }
-            };
-            match decisions {
-                Ok(decisions) => {
-                    for (check, decision) in batch.drain(..).zip(decisions) {
-                        // A check that gave up waiting has nobody to answer.
-                        let _ = check.decision.send(Ok(decision));
-                    }
-                }
-                Err(error) => {
-                    for check in batch.drain(..) {
-                        let _ = check.decision.send(Err(error.clone()));
-                    }
-                }
-            }
-        }
-    }
-
-    async fn decide(&self, batch: &[Waiting]) -> Result<Vec<Decision>, LimiterError> {
+    async fn decide(&self, batch: &[Check]) -> Result<Vec<Decision>, LimiterError> {
         let mut invocation = redis::cmd("EVALSHA");
         invocation.arg(self.script.get_hash()).arg(batch.len());
         for check in batch {
@@ -288,7 +264,7 @@ fn is_connection_error(e: &RedisError) -> bool {
 }
 
 /// The script's reply: `allowed, remaining, reset_us` per check, then `now_us`.
-fn to_decisions(batch: &[Waiting], reply: &[i64]) -> Result<Vec<Decision>, LimiterError> {
+fn to_decisions(batch: &[Check], reply: &[i64]) -> Result<Vec<Decision>, LimiterError> {
     let invalid = || LimiterError::UnexpectedReply(format!("{reply:?}"));
     let (now_us, decisions) = reply.split_last().ok_or_else(invalid)?;
     if decisions.len() != 3 * batch.len() {
