@@ -1,11 +1,9 @@
 //! The transactional outbox: appended with the product change, read by the relay and by SSE.
 
-use std::collections::BTreeSet;
-
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 
 use crate::{
@@ -22,30 +20,13 @@ pub struct NewRow {
     pub created_at: DateTime<Utc>,
 }
 
-/// First key of the per-seller append locks ("outb" in ASCII); the second is the seller's
-/// hash. Two-key advisory locks share no key space with the one-key locks used elsewhere.
-const SELLER_APPEND_LOCK: i32 = 0x6f75_7462;
-
-/// Appends `rows` in order and returns them with their ids. Call it in a transaction.
+/// Appends `rows` in order and returns them with their ids.
 ///
-/// On PostgreSQL the transaction first locks each seller of the rows until it ends, so one
-/// seller's events get their ids in commit order: whoever has seen a seller's event N will
-/// never see an event of that seller below N commit later. Event streams resume after the
-/// last id they sent and rely on this. (SQLite runs one writer at a time anyway.) The lock
-/// serializes only one seller's writes, from this append to their commit.
+/// One seller's ids follow its commit order: on PostgreSQL a trigger locks the seller until
+/// the transaction ends before it draws the id (see the migration
+/// `m20261126_000005_order_outbox_ids_per_seller`); SQLite runs one writer at a time. Event
+/// streams resume after the last id they sent and rely on this.
 pub async fn append(db: &impl ConnectionTrait, rows: Vec<NewRow>) -> Result<Vec<Model>, DbErr> {
-    if db.get_database_backend() == DbBackend::Postgres {
-        let sellers: BTreeSet<&str> = rows.iter().map(|r| r.seller_id.as_str()).collect();
-        // In sorted order, so two transactions never wait on each other's sellers.
-        for seller in sellers {
-            db.execute(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                "SELECT pg_advisory_xact_lock($1, hashtext($2))",
-                [SELLER_APPEND_LOCK.into(), seller.into()],
-            ))
-            .await?;
-        }
-    }
     let mut stored = Vec::with_capacity(rows.len());
     for chunk in super::statements(rows) {
         let chunk = chunk.into_iter().map(|row| ActiveModel {
