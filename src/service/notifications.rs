@@ -394,21 +394,19 @@ impl StreamTask {
         mut epoch: tokio::sync::watch::Receiver<u64>,
         shutdown: CancellationToken,
     ) -> Result<(), DbErr> {
+        if resume.is_none() {
+            // Live from now on: the seller's events so far are not this stream's. Read before
+            // `connected` goes out, so a write the client makes after seeing it is.
+            let head = repository::outbox::last_of(&self.db, &self.seller).await?;
+            self.last = head.unwrap_or(0);
+        }
         if self.send(Frame::Connected).await.is_err() {
             return Ok(());
         }
-        let resumed = match resume {
-            // Live from now on: the seller's events so far are not this stream's.
-            None => {
-                self.last = repository::outbox::last_of(&self.db, &self.seller)
-                    .await?
-                    .unwrap_or(0);
-                Ok(())
+        if let Some(after) = resume {
+            if self.resume(after).await?.is_err() {
+                return Ok(());
             }
-            Some(after) => self.resume(after).await?,
-        };
-        if resumed.is_err() {
-            return Ok(());
         }
         let mut epoch_alive = true;
         loop {
