@@ -178,7 +178,8 @@ pub fn forwarder(bus: Arc<AnyBus>) -> Committed {
     Committed { queue, dropped }
 }
 
-/// Publishes whatever commits are waiting as one bus message. After rows were dropped or a
+/// Publishes whatever commits are waiting as one bus message: a doorbell per seller. After
+/// rows were dropped or a
 /// publish failed, the next message carries a resync marker (sent on its own within
 /// `RESYNC_CHECK` if no commit comes), so no stream waits for its seller's next write to
 /// notice what it missed.
@@ -198,10 +199,16 @@ async fn forward(
         if waiting.is_empty() && !resync {
             continue;
         }
-        let mut batch: Vec<Notification> = waiting
-            .drain(..)
-            .flatten()
-            .map(|row| notification(&row))
+        // Streams read the events themselves from the outbox: the bus only needs each
+        // seller's newest id (a bulk import's batch of a thousand rows is one doorbell).
+        let mut newest: HashMap<String, i64> = HashMap::new();
+        for row in waiting.drain(..).flatten() {
+            let id = newest.entry(row.seller_id).or_insert(row.id);
+            *id = (*id).max(row.id);
+        }
+        let mut batch: Vec<Notification> = newest
+            .into_iter()
+            .map(|(seller_id, id)| Notification::doorbell(seller_id, id))
             .collect();
         if resync {
             batch.push(Notification::resync());
@@ -434,5 +441,63 @@ impl StreamTask {
                 return Ok(());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use tokio::sync::broadcast;
+
+    use super::*;
+    use crate::infra::event_bus::MemoryBus;
+
+    fn row(id: i64, seller: &str) -> OutboxRow {
+        OutboxRow {
+            id,
+            seller_id: seller.to_string(),
+            event_type: "ProductCreated".to_string(),
+            product_id: 1,
+            payload: "{}".to_string(),
+            created_at: Utc::now(),
+            published_at: None,
+        }
+    }
+
+    async fn next(live: &mut broadcast::Receiver<Arc<Notification>>) -> Arc<Notification> {
+        tokio::time::timeout(RESYNC_CHECK * 3, live.recv())
+            .await
+            .expect("a notification in time")
+            .expect("the bus is open")
+    }
+
+    #[tokio::test]
+    async fn the_bus_gets_one_doorbell_per_seller_with_its_newest_id() {
+        let bus = Arc::new(AnyBus::Memory(MemoryBus::new(64).expect("bus")));
+        let mut live = bus.subscribe();
+        let committed = forwarder(bus);
+        committed.send(vec![
+            row(5, "seller-a"),
+            row(6, "seller-b"),
+            row(7, "seller-a"),
+        ]);
+
+        let mut got = [next(&mut live).await, next(&mut live).await];
+        got.sort_by_key(|n| n.id);
+        assert_eq!(*got[0], Notification::doorbell("seller-b".to_string(), 6));
+        assert_eq!(*got[1], Notification::doorbell("seller-a".to_string(), 7));
+        assert!(live.try_recv().is_err(), "nothing more");
+    }
+
+    #[tokio::test]
+    async fn dropped_rows_make_the_forwarder_send_a_resync_marker_unprompted() {
+        let bus = Arc::new(AnyBus::Memory(MemoryBus::new(64).expect("bus")));
+        let mut live = bus.subscribe();
+        let committed = forwarder(bus);
+        // As `send` does when the queue is full; no commit follows to carry the marker.
+        committed.dropped.store(true, Ordering::Release);
+
+        assert!(next(&mut live).await.is_resync());
+        assert!(!committed.dropped.load(Ordering::Acquire));
     }
 }

@@ -1,6 +1,8 @@
 use serde::{Deserialize, Serialize};
 
-/// One committed product change, as delivered to SSE clients.
+/// One committed event, as delivered to SSE clients. On the bus the service
+/// sends only doorbells (`id` and `seller_id`) and resync markers: streams read
+/// the events themselves from the outbox.
 ///
 /// Wire format between instances: a JSON array of these objects per Redis
 /// message.
@@ -15,6 +17,17 @@ pub struct Notification {
 }
 
 impl Notification {
+    /// Says only that `seller_id` has events up to `id`: event streams read the events
+    /// themselves from the outbox.
+    pub fn doorbell(seller_id: String, id: i64) -> Self {
+        Self {
+            id,
+            seller_id,
+            event_type: String::new(),
+            body: String::new(),
+        }
+    }
+
     /// Not an event: tells every stream to read what it may have missed from the outbox
     /// (published after notifications were dropped). Seller ids are never empty.
     pub fn resync() -> Self {
