@@ -132,7 +132,7 @@ const MAX_READ_BATCH: usize = 128;
 
 /// `GET /api/products/{id}` of concurrent requests, one query per batch: a query per request
 /// cost the database and the server a round trip each, plus the pool's check on returning
-/// the connection; coalesced, the read rate went up by 40% (BENCHMARKS.md).
+/// the connection; coalesced, the read rate went up by 32–43% (BENCHMARKS.md).
 struct Reads {
     db: DatabaseConnection,
 }
