@@ -51,7 +51,7 @@ pub struct Config {
     #[serde(default = "defaults::max_connections")]
     pub max_connections: usize,
     /// `CORS_ALLOWED_ORIGINS`: comma-separated origins allowed to call the API from a browser.
-    /// Unset: no CORS headers (same-origin only).
+    /// Unset or empty: any origin, without credentials (the seller is a header, not a cookie).
     pub cors_allowed_origins: Option<String>,
     /// `SHUTDOWN_DELAY_SECS`: after SIGTERM, readiness turns 503 at once but new connections
     /// are still accepted this long, so load balancers stop routing first. Default 2.
@@ -387,9 +387,13 @@ impl Config {
             return bad("MAX_CONNECTIONS", "1..=1000000", &self.max_connections);
         }
         if let Some(origins) = &self.cors_allowed_origins {
-            let valid = origins.split(',').map(str::trim).all(|o| {
-                (o.starts_with("http://") || o.starts_with("https://")) && !o.ends_with('/')
-            });
+            let valid = origins
+                .split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .all(|o| {
+                    (o.starts_with("http://") || o.starts_with("https://")) && !o.ends_with('/')
+                });
             if !valid {
                 return bad(
                     "CORS_ALLOWED_ORIGINS",
@@ -427,7 +431,7 @@ impl Config {
         self.rate_limit_failure_mode_raw.as_deref() != Some("closed")
     }
 
-    /// `CORS_ALLOWED_ORIGINS` as a list.
+    /// `CORS_ALLOWED_ORIGINS` as a list; empty means any origin.
     pub fn cors_origins(&self) -> Vec<String> {
         self.cors_allowed_origins
             .iter()

@@ -38,6 +38,7 @@ pub mod codes {
     pub const INVALID_CSV: &str = "INVALID_CSV";
     pub const IMPORT_NOT_FOUND: &str = "IMPORT_NOT_FOUND";
     pub const IMPORT_FINISHED: &str = "IMPORT_FINISHED";
+    pub const ORIGIN_NOT_ALLOWED: &str = "ORIGIN_NOT_ALLOWED";
 }
 
 pub const PROBLEM_JSON: &str = "application/problem+json";

@@ -68,11 +68,22 @@ fn types(raw: Option<String>) -> Result<Option<HashSet<String>>, Problem> {
 /// The SSE frames of one stream frame.
 fn frames(frame: Frame, seller: &str, retry_ms: u64) -> Vec<Event> {
     match frame {
-        Frame::Connected => vec![
-            Event::retry(retry_ms),
-            Event::message(json!({ "type": "connected", "sellerId": seller }).to_string())
-                .event_type("connected"),
-        ],
+        // Twice: unnamed, so that listeners written for the Node.js service see it in
+        // `onmessage`, and as `event: connected` for the clients that listen for that.
+        Frame::Connected => {
+            let hello = json!({
+                "type": "connected",
+                "sellerId": seller,
+                "timestamp": chrono::Utc::now().timestamp_millis(),
+                "message": "SSE connection established",
+            })
+            .to_string();
+            vec![
+                Event::retry(retry_ms),
+                Event::message(hello.clone()),
+                Event::message(hello).event_type("connected"),
+            ]
+        }
         Frame::Event(n) => vec![Event::message(n.body.clone())
             .id(n.id.to_string())
             .event_type(n.event_type.clone())],

@@ -1,6 +1,8 @@
 //! The HTTP layer: the surface generated from `api/openapi.yaml`, the hand-written handlers
 //! that implement it, and the middleware that turns every error into problem+json.
 
+pub mod contract;
+pub mod cors;
 pub mod csv_body;
 pub mod decimal;
 pub mod error;
@@ -11,6 +13,7 @@ pub mod imports;
 pub mod pattern;
 pub mod problem_layer;
 pub mod products;
+pub mod query;
 pub mod rate_limit_layer;
 pub mod request_context;
 pub mod security;
@@ -24,11 +27,7 @@ pub mod generated {
     include!(concat!(env!("OUT_DIR"), "/api.rs"));
 }
 
-use poem::{
-    http::Method,
-    middleware::{CatchPanic, Cors},
-    Endpoint, EndpointExt, IntoResponse, Route,
-};
+use poem::{middleware::CatchPanic, Endpoint, EndpointExt, IntoResponse, Route};
 
 use crate::state::AppState;
 use rate_limit_layer::RateLimitLayer;
@@ -93,40 +92,20 @@ pub fn app(state: AppState) -> impl Endpoint {
         let state = scrape.clone();
         async move { scrape_metrics(&state).await }
     });
+    let (contract, docs) = contract::endpoints(state.clone());
     let service = generated::service(Api { state });
-    let spec = service.spec_endpoint();
-    let docs = service.swagger_ui();
-    let cors = Cors::new()
-        .allow_origins(origins.iter().map(String::as_str))
-        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
-        .allow_headers([
-            "content-type",
-            "x-seller-id",
-            "if-match",
-            "if-none-match",
-            "idempotency-key",
-            "last-event-id",
-            "x-request-id",
-        ])
-        .expose_headers([
-            "etag",
-            "location",
-            "x-request-id",
-            "x-ratelimit-limit",
-            "x-ratelimit-remaining",
-            "x-ratelimit-reset",
-            "ratelimit",
-            "ratelimit-policy",
-            "retry-after",
-        ]);
+    // Innermost first: CORS answers preflights before the limiter and the seller check, and
+    // adds its headers to every answer inside it; the query rule runs before anything reads
+    // the query.
     Route::new()
-        .at("/api/openapi.json", spec)
+        .at("/api/openapi.json", contract)
         .at("/metrics", metrics)
         .nest("/docs", docs)
         .nest("/", service)
         .with(problem_layer::ProblemLayer::new(json_limit))
         .with(limits)
-        .with_if(!origins.is_empty(), cors)
+        .with(query::QueryRule)
+        .with(cors::Cors::new(origins))
         .with(context)
         // A panic is a bug: answer 500 problem+json rather than dropping the connection.
         .with(CatchPanic::new().with_handler(|_| {

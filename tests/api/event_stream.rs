@@ -65,12 +65,20 @@ impl Sse {
         };
         let retry = sse.next_raw().await;
         assert!(retry.retry.is_some(), "a retry hint first: {retry:?}");
-        let connected = sse.next_raw().await;
-        assert_eq!(connected.event.as_deref(), Some("connected"));
-        assert_eq!(
-            connected.json(),
-            json!({ "type": "connected", "sellerId": seller })
+        // As the Node.js service sent it (unnamed: `onmessage` fires), then named.
+        let unnamed = sse.next_raw().await;
+        assert_eq!(unnamed.event, None, "{unnamed:?}");
+        let hello = unnamed.json();
+        assert_eq!(hello["type"], "connected");
+        assert_eq!(hello["sellerId"], seller);
+        assert_eq!(hello["message"], "SSE connection established");
+        assert!(
+            hello["timestamp"].as_i64().is_some_and(|t| t > 0),
+            "{hello}"
         );
+        let named = sse.next_raw().await;
+        assert_eq!(named.event.as_deref(), Some("connected"));
+        assert_eq!(named.json(), hello);
         sse
     }
 

@@ -1,10 +1,13 @@
-//! The served contract is the committed contract: `/api/openapi.json` (what poem-openapi
-//! renders from the generated code) must equal `api/openapi.yaml` semantically: paths,
-//! operations, parameters, request bodies, responses, headers, schemas and their validation.
+//! The served contract is the committed contract. `/api/openapi.json` serves
+//! `api/openapi.yaml` itself (with this server's URL), and the surface generated from the file
+//! (poem-openapi's rendering of the generated routing and models) agrees with it semantically:
+//! paths, operations, parameters, request bodies, responses, headers, schemas and their
+//! validation.
 //!
-//! Both documents are put in one canonical form first: `$ref`s inlined, defaults made explicit
-//! and keys without meaning for clients dropped. Per-parameter descriptions and examples are
-//! not compared: poem-openapi cannot render them from a generated signature.
+//! For the second comparison both documents are put in one canonical form first: `$ref`s
+//! inlined, defaults made explicit and keys without meaning for clients dropped. Per-parameter
+//! descriptions and examples are not compared: poem-openapi cannot render them from a
+//! generated signature.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Map, Value};
@@ -246,39 +249,70 @@ fn differences(path: &str, file: &Value, served: &Value, out: &mut Vec<String>) 
     }
 }
 
-#[tokio::test]
-async fn served_spec_equals_the_committed_file() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
-    let served: Value = app
-        .request(Method::GET, "/api/openapi.json", None)
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("spec is JSON");
-    let file: Value = serde_yaml::from_str(
+fn committed_file() -> Value {
+    serde_yaml::from_str(
         &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/api/openapi.yaml"))
             .expect("spec file"),
     )
-    .expect("spec is YAML");
+    .expect("spec is YAML")
+}
 
-    let (file, served) = (canonical(&file), canonical(&served));
+#[tokio::test]
+async fn the_served_contract_is_the_committed_file_with_this_servers_url() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let resp = app
+        .request(Method::GET, "/api/openapi.json", None)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    let served: Value = resp.json().await.expect("spec is JSON");
+
+    let mut expected = committed_file();
+    expected["servers"] = json!([{ "url": app.base }]);
+    assert_eq!(served, expected);
+    // What poem-openapi's rendering dropped is there.
+    for pointer in [
+        "/paths/~1api~1products/post/responses/201/links",
+        "/components/schemas/QuantityAdjustmentRequest/properties/delta/not",
+        "/components/schemas/ProductUpdateRequest/allOf/0/anyOf",
+        "/paths/~1api~1products~1import/post/x-rate-limit-class",
+    ] {
+        assert!(served.pointer(pointer).is_some(), "{pointer} is served");
+    }
+}
+
+#[tokio::test]
+async fn the_generated_surface_agrees_with_the_committed_file() {
+    let config = product_api::config::Config::from_vars([(
+        "DATABASE_URL".to_string(),
+        "sqlite::memory:".to_string(),
+    )])
+    .expect("config");
+    let db = product_api::state::connect(&config)
+        .await
+        .expect("database");
+    let state = product_api::state::AppState::new(config, db).expect("state");
+    let generated: Value =
+        serde_json::from_str(&product_api::api::contract::as_generated(state)).expect("JSON");
+
+    let (file, generated) = (canonical(&committed_file()), canonical(&generated));
     assert!(
-        file["paths"].as_object().is_some_and(|p| !p.is_empty()),
+        file["paths"].as_object().is_some_and(|p| p.len() > 10),
         "the file has paths"
     );
     let mut diffs = Vec::new();
-    differences("", &file, &served, &mut diffs);
+    differences("", &file, &generated, &mut diffs);
     assert!(
         diffs.is_empty(),
-        "served spec differs from api/openapi.yaml:\n{}",
+        "the generated surface differs from api/openapi.yaml:\n{}",
         diffs.join("\n")
     );
 }
 
 #[tokio::test]
-async fn swagger_ui_is_served() {
+async fn swagger_ui_loads_the_served_contract() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let resp = app
         .request(Method::GET, "/docs/", None)
@@ -287,16 +321,23 @@ async fn swagger_ui_is_served() {
         .expect("sent");
     assert_eq!(resp.status(), StatusCode::OK);
     let html = resp.text().await.expect("html");
-    assert!(html.contains("swagger"), "Swagger UI page");
+    assert!(
+        html.contains("SwaggerUIBundle("),
+        "the Swagger UI bundle is on the page"
+    );
+    assert!(
+        html.contains(r#"url: "/api/openapi.json","#),
+        "it loads the served contract"
+    );
+    assert!(
+        !html.contains("let spec ="),
+        "no rendering of its own is embedded"
+    );
 }
 
 #[test]
 fn the_comparison_sees_a_dropped_constraint() {
-    let file: Value = serde_yaml::from_str(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/api/openapi.yaml"))
-            .expect("spec file"),
-    )
-    .expect("spec is YAML");
+    let file = committed_file();
     let mut altered = file.clone();
     let name = altered
         .pointer_mut("/components/schemas/ProductCreateRequest/properties/name")
