@@ -50,6 +50,18 @@ pub struct Config {
     /// Default 10000.
     #[serde(default = "defaults::max_connections")]
     pub max_connections: usize,
+    /// `MAX_URL_BYTES`: longest path and query; 414 `URI_TOO_LONG` beyond (256..=60000, under
+    /// hyper's own 64 KiB). Default 8192.
+    #[serde(default = "defaults::max_url_bytes")]
+    pub max_url_bytes: usize,
+    /// `MAX_HEADER_BYTES`: most bytes of header names and values; 431 `HEADERS_TOO_LARGE`
+    /// beyond (1024..=262144, under hyper's own ~400 KiB). Default 16384.
+    #[serde(default = "defaults::max_header_bytes")]
+    pub max_header_bytes: usize,
+    /// `MAX_HEADERS`: most header lines; 431 `HEADERS_TOO_LARGE` beyond (8..=100, hyper's own
+    /// cap). Default 64.
+    #[serde(default = "defaults::max_headers")]
+    pub max_headers: usize,
     /// `CORS_ALLOWED_ORIGINS`: comma-separated origins allowed to call the API from a browser.
     /// Unset or empty: any origin, without credentials (the seller is a header, not a cookie).
     pub cors_allowed_origins: Option<String>,
@@ -93,6 +105,14 @@ pub struct Config {
     /// Default 1000000.
     #[serde(default = "defaults::import_max_rows")]
     pub import_max_rows: u64,
+    /// `IMPORT_MAX_FIELD_BYTES`: longest CSV field; a file with a longer one is refused with
+    /// 413 `FIELD_TOO_LARGE` naming its line. Default 16 KiB (no valid product field is longer).
+    #[serde(default = "defaults::import_max_field_bytes")]
+    pub import_max_field_bytes: u64,
+    /// `IMPORT_MAX_RECORD_BYTES`: longest CSV record (row); 413 `RECORD_TOO_LARGE` beyond. An
+    /// import holds at most two batches of records, so this bounds its memory. Default 32 KiB.
+    #[serde(default = "defaults::import_max_record_bytes")]
+    pub import_max_record_bytes: u64,
     /// `IMPORT_BATCH_SIZE`: rows an import writes per transaction (1..=10000). Default 1000.
     #[serde(default = "defaults::import_batch_size")]
     pub import_batch_size: usize,
@@ -196,6 +216,21 @@ mod defaults {
     }
     pub fn import_max_rows() -> u64 {
         1_000_000
+    }
+    pub fn max_url_bytes() -> usize {
+        8192
+    }
+    pub fn max_header_bytes() -> usize {
+        16 * 1024
+    }
+    pub fn max_headers() -> usize {
+        64
+    }
+    pub fn import_max_field_bytes() -> u64 {
+        16 * 1024
+    }
+    pub fn import_max_record_bytes() -> u64 {
+        32 * 1024
     }
     pub fn import_batch_size() -> usize {
         1000
@@ -301,6 +336,20 @@ impl Config {
         if self.import_max_rows == 0 {
             return bad("IMPORT_MAX_ROWS", "at least 1", &self.import_max_rows);
         }
+        if self.import_max_field_bytes == 0 {
+            return bad(
+                "IMPORT_MAX_FIELD_BYTES",
+                "at least 1",
+                &self.import_max_field_bytes,
+            );
+        }
+        if self.import_max_record_bytes < self.import_max_field_bytes {
+            return bad(
+                "IMPORT_MAX_RECORD_BYTES",
+                "at least IMPORT_MAX_FIELD_BYTES",
+                &self.import_max_record_bytes,
+            );
+        }
         if !(1..=10_000).contains(&self.outbox_batch_size) {
             return bad("OUTBOX_BATCH_SIZE", "1..=10000", &self.outbox_batch_size);
         }
@@ -385,6 +434,15 @@ impl Config {
         }
         if !(1..=1_000_000).contains(&self.max_connections) {
             return bad("MAX_CONNECTIONS", "1..=1000000", &self.max_connections);
+        }
+        if !(256..=60_000).contains(&self.max_url_bytes) {
+            return bad("MAX_URL_BYTES", "256..=60000", &self.max_url_bytes);
+        }
+        if !(1024..=262_144).contains(&self.max_header_bytes) {
+            return bad("MAX_HEADER_BYTES", "1024..=262144", &self.max_header_bytes);
+        }
+        if !(8..=100).contains(&self.max_headers) {
+            return bad("MAX_HEADERS", "8..=100", &self.max_headers);
         }
         if let Some(origins) = &self.cors_allowed_origins {
             let valid = origins

@@ -1,10 +1,17 @@
-//! Limits on connections: how many are open, and how long one may go without a byte moving.
+//! Limits on connections: how many are open, how long one may go without a byte moving, and
+//! how one closes while its client is still sending.
 //!
 //! The acceptor takes a permit before it accepts, and the connection holds it until it closes;
 //! at the cap, new connections wait in the kernel's backlog instead of exhausting file
 //! descriptors and memory. A connection on which nothing is read or written for the idle
 //! timeout is closed, which also ends a client that stalls halfway through a request (poem's
 //! own idle timeout only covers the time between requests).
+//!
+//! A request refused before its body was read (a 413 at the first byte over the limit) leaves
+//! the client still sending. Closing the socket with unread bytes makes the kernel answer with
+//! a reset, and a client that reads only after sending can lose the answer to it. So a close
+//! first sends FIN after the response (a half-close), then reads and discards what the client
+//! still sends, at most `LINGER_BYTES` or `LINGER` (nginx's lingering close), before closing.
 
 use std::{
     future::Future,
@@ -25,6 +32,10 @@ use tokio::{
     sync::{OwnedSemaphorePermit, Semaphore},
     time::{Instant, Sleep},
 };
+
+/// How long, and how much, a closing connection keeps reading what its client still sends.
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: u64 = 64 * 1024 * 1024;
 
 pub struct Limited<A> {
     inner: A,
@@ -48,6 +59,16 @@ pub struct Permitted<Io> {
     _permit: OwnedSemaphorePermit,
     idle: Duration,
     deadline: Pin<Box<Sleep>>,
+    closing: Closing,
+}
+
+enum Closing {
+    Open,
+    /// FIN sent; discarding what the client still sends, within a budget.
+    Draining {
+        until: Pin<Box<Sleep>>,
+        left: u64,
+    },
 }
 
 impl<Io> Permitted<Io> {
@@ -79,6 +100,7 @@ impl<A: Acceptor> Acceptor for Limited<A> {
                 _permit: permit,
                 idle: self.idle,
                 deadline: Box::pin(tokio::time::sleep(self.idle)),
+                closing: Closing::Open,
             },
             local,
             remote,
@@ -109,7 +131,7 @@ impl<Io: AsyncRead + Unpin> AsyncRead for Permitted<Io> {
     }
 }
 
-impl<Io: AsyncWrite + Unpin> AsyncWrite for Permitted<Io> {
+impl<Io: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Permitted<Io> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -127,7 +149,38 @@ impl<Io: AsyncWrite + Unpin> AsyncWrite for Permitted<Io> {
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
+        let this = &mut *self;
+        loop {
+            match &mut this.closing {
+                Closing::Open => {
+                    std::task::ready!(Pin::new(&mut this.io).poll_shutdown(cx))?;
+                    this.closing = Closing::Draining {
+                        until: Box::pin(tokio::time::sleep(LINGER)),
+                        left: LINGER_BYTES,
+                    };
+                }
+                Closing::Draining { until, left } => {
+                    let mut scratch = [0u8; 16 * 1024];
+                    let mut buf = ReadBuf::new(&mut scratch);
+                    match Pin::new(&mut this.io).poll_read(cx, &mut buf) {
+                        // The client closed too, or the socket failed: nothing left to protect.
+                        Poll::Ready(Ok(())) if buf.filled().is_empty() => {
+                            return Poll::Ready(Ok(()))
+                        }
+                        Poll::Ready(Err(_)) => return Poll::Ready(Ok(())),
+                        Poll::Ready(Ok(())) => {
+                            *left = left.saturating_sub(buf.filled().len() as u64);
+                            if *left == 0 {
+                                return Poll::Ready(Ok(()));
+                            }
+                        }
+                        // Clients close once they see the FIN; one that does not is given
+                        // `LINGER` at most.
+                        Poll::Pending => return until.as_mut().poll(cx).map(Ok),
+                    }
+                }
+            }
+        }
     }
 
     fn poll_write_vectored(

@@ -175,6 +175,8 @@ impl AppState {
                 spool_dir: config.import_spool_dir(),
                 max_bytes: config.import_max_bytes,
                 max_rows: config.import_max_rows,
+                max_field_bytes: config.import_max_field_bytes,
+                max_record_bytes: config.import_max_record_bytes,
                 batch_size: config.import_batch_size,
                 low_stock_threshold: config.low_stock_threshold,
             },

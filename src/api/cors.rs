@@ -99,7 +99,7 @@ impl<E: Endpoint> Endpoint for CorsEndpoint<E> {
             return Ok(self.inner.call(req).await?.into_response());
         };
         let Some(allow_origin) = allowed(&self.policy, req.headers(), &origin) else {
-            let mut problem = Problem::new(
+            let problem = Problem::new(
                 StatusCode::FORBIDDEN,
                 codes::ORIGIN_NOT_ALLOWED,
                 format!(
@@ -108,8 +108,7 @@ impl<E: Endpoint> Endpoint for CorsEndpoint<E> {
                     String::from_utf8_lossy(origin.as_bytes())
                 ),
             );
-            problem.instance = Some(request_context::instance(&req));
-            return Ok(poem::error::ResponseError::as_response(&problem));
+            return Ok(request_context::answer(&req, problem));
         };
         let is_preflight = req.method() == Method::OPTIONS
             && req

@@ -8,7 +8,11 @@ use poem::{http::StatusCode, IntoResponse, Response};
 use serde_json::{json, Value};
 
 pub use crate::api::generated::Problem;
-use crate::service::{idempotency::IdempotencyError, import::ImportError, products::ProductError};
+use crate::service::{
+    idempotency::IdempotencyError,
+    import::{record_size::Oversized, ImportError},
+    products::ProductError,
+};
 
 /// The machine-readable `error_code`s.
 pub mod codes {
@@ -33,12 +37,16 @@ pub mod codes {
     pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
     pub const FILE_TOO_LARGE: &str = "FILE_TOO_LARGE";
     pub const TOO_MANY_ROWS: &str = "TOO_MANY_ROWS";
+    pub const FIELD_TOO_LARGE: &str = "FIELD_TOO_LARGE";
+    pub const RECORD_TOO_LARGE: &str = "RECORD_TOO_LARGE";
     pub const INVALID_FILE_TYPE: &str = "INVALID_FILE_TYPE";
     pub const MISSING_FILE: &str = "MISSING_FILE";
     pub const INVALID_CSV: &str = "INVALID_CSV";
     pub const IMPORT_NOT_FOUND: &str = "IMPORT_NOT_FOUND";
     pub const IMPORT_FINISHED: &str = "IMPORT_FINISHED";
     pub const ORIGIN_NOT_ALLOWED: &str = "ORIGIN_NOT_ALLOWED";
+    pub const URI_TOO_LONG: &str = "URI_TOO_LONG";
+    pub const HEADERS_TOO_LARGE: &str = "HEADERS_TOO_LARGE";
 }
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -231,12 +239,20 @@ impl From<ImportError> for Problem {
         let message = e.to_string();
         match e {
             ImportError::FileTooLarge(limit) => {
-                Problem::new(StatusCode::PAYLOAD_TOO_LARGE, codes::FILE_TOO_LARGE, format!("CSV {message}"))
+                Problem::new(StatusCode::PAYLOAD_TOO_LARGE, codes::FILE_TOO_LARGE, message)
                     .with_details(json!({ "limit": limit }))
             }
             ImportError::TooManyRows(limit) => {
-                Problem::new(StatusCode::PAYLOAD_TOO_LARGE, codes::TOO_MANY_ROWS, format!("CSV {message}"))
+                Problem::new(StatusCode::PAYLOAD_TOO_LARGE, codes::TOO_MANY_ROWS, message)
                     .with_details(json!({ "limit": limit }))
+            }
+            ImportError::Oversized(Oversized::Field { limit, line }) => {
+                Problem::new(StatusCode::PAYLOAD_TOO_LARGE, codes::FIELD_TOO_LARGE, message)
+                    .with_details(json!({ "limit": limit, "line": line }))
+            }
+            ImportError::Oversized(Oversized::Record { limit, line }) => {
+                Problem::new(StatusCode::PAYLOAD_TOO_LARGE, codes::RECORD_TOO_LARGE, message)
+                    .with_details(json!({ "limit": limit, "line": line }))
             }
             ImportError::InvalidFileType(why) => Problem::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -8,6 +8,7 @@ pub mod decimal;
 pub mod error;
 pub mod etag;
 pub mod events;
+pub mod head_limits;
 pub mod health;
 pub mod imports;
 pub mod pattern;
@@ -18,6 +19,7 @@ pub mod rate_limit_layer;
 pub mod request_context;
 pub mod security;
 pub mod sse;
+pub mod unread_body;
 pub mod upload;
 pub mod validation;
 
@@ -87,6 +89,11 @@ pub fn app(state: AppState) -> impl Endpoint {
     let limits = RateLimitLayer::new(state.rate_limits.clone());
     let context = RequestContext::new(state.metrics.clone());
     let origins = state.config.cors_origins();
+    let head = head_limits::HeadLimits {
+        max_url_bytes: state.config.max_url_bytes,
+        max_header_bytes: state.config.max_header_bytes,
+        max_headers: state.config.max_headers,
+    };
     let scrape = state.clone();
     let metrics = poem::endpoint::make(move |_| {
         let state = scrape.clone();
@@ -95,8 +102,8 @@ pub fn app(state: AppState) -> impl Endpoint {
     let (contract, docs) = contract::endpoints(state.clone());
     let service = generated::service(Api { state });
     // Innermost first: CORS answers preflights before the limiter and the seller check, and
-    // adds its headers to every answer inside it; the query rule runs before anything reads
-    // the query.
+    // adds its headers to every answer inside it (head limits included, so browsers can read
+    // them); the query rule runs before anything reads the query.
     Route::new()
         .at("/api/openapi.json", contract)
         .at("/metrics", metrics)
@@ -105,7 +112,9 @@ pub fn app(state: AppState) -> impl Endpoint {
         .with(problem_layer::ProblemLayer::new(json_limit))
         .with(limits)
         .with(query::QueryRule)
+        .with(head)
         .with(cors::Cors::new(origins))
+        .with(unread_body::CloseUnread)
         .with(context)
         // A panic is a bug: answer 500 problem+json rather than dropping the connection.
         .with(CatchPanic::new().with_handler(|_| {

@@ -45,10 +45,7 @@ impl<E: Endpoint> Endpoint for QueryRuleEndpoint<E> {
                     *req.uri_mut() = uri;
                 }
                 Ok(None) => {}
-                Err(mut problem) => {
-                    problem.instance = Some(request_context::instance(&req));
-                    return Ok(poem::error::ResponseError::as_response(&problem));
-                }
+                Err(problem) => return Ok(request_context::answer(&req, problem)),
             }
         }
         Ok(self.inner.call(req).await?.into_response())

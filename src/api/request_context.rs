@@ -13,7 +13,11 @@ use poem::{
 };
 use tracing::Instrument;
 
-use crate::{api::route_of, domain::SellerId, metrics::Metrics};
+use crate::{
+    api::{error::Problem, route_of},
+    domain::SellerId,
+    metrics::Metrics,
+};
 
 /// The request's id, in the request's extensions for the layers inside.
 #[derive(Clone, Debug)]
@@ -25,6 +29,12 @@ pub fn instance(req: &Request) -> String {
         Some(RequestId(id)) => format!("urn:request:{id}"),
         None => req.uri().path().to_string(),
     }
+}
+
+/// `problem` as the answer to `req`, for the layers that answer before the problem layer.
+pub fn answer(req: &Request, mut problem: Problem) -> Response {
+    problem.instance = Some(instance(req));
+    poem::error::ResponseError::as_response(&problem)
 }
 
 pub struct RequestContext {

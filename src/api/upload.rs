@@ -11,11 +11,28 @@ use poem_openapi::{
 use crate::api::error::{codes, Problem};
 
 /// An uploaded file, not yet read.
-pub enum Upload {
-    /// A `multipart/form-data` body; the file is its `file` field.
-    Form { boundary: String, body: Body },
+pub struct Upload {
+    pub format: UploadFormat,
+    pub body: Body,
+    /// `Content-Length`, when the client declared it: a body declared over the limit is
+    /// refused before a byte of it is read.
+    pub declared_len: Option<u64>,
+}
+
+pub enum UploadFormat {
+    /// `multipart/form-data`; the file is its `file` field.
+    Form { boundary: String },
     /// A raw `text/csv` body.
-    Csv(Body),
+    Csv,
+}
+
+fn declared_len(req: &Request) -> Option<u64> {
+    req.headers()
+        .get(poem::http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }
 
 /// The media type's essence (`text/csv` of `Text/CSV; charset=utf-8`), lower-cased.
@@ -64,9 +81,10 @@ impl ParsePayload for FormUpload {
                     format!("The multipart body cannot be read: {e}"),
                 )
             })?;
-        Ok(Self(Upload::Form {
-            boundary,
+        Ok(Self(Upload {
+            format: UploadFormat::Form { boundary },
             body: body.take()?,
+            declared_len: declared_len(req),
         }))
     }
 }
@@ -88,7 +106,11 @@ impl Payload for CsvUpload {
 impl ParsePayload for CsvUpload {
     const IS_REQUIRED: bool = true;
 
-    async fn from_request(_req: &Request, body: &mut RequestBody) -> poem::Result<Self> {
-        Ok(Self(Upload::Csv(body.take()?)))
+    async fn from_request(req: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        Ok(Self(Upload {
+            format: UploadFormat::Csv,
+            body: body.take()?,
+            declared_len: declared_len(req),
+        }))
     }
 }

@@ -281,3 +281,17 @@ pub async fn assert_problem(resp: Response, status: StatusCode, code: &str) -> V
     }
     body
 }
+
+/// The `n` column of the one row `sql` returns, read from the database at `db_url`.
+pub async fn count(db_url: &str, sql: &str) -> i64 {
+    let db = Database::connect(db_url).await.expect("database");
+    let backend = db.get_database_backend();
+    let row = db
+        .query_one(sea_orm::Statement::from_string(backend, sql.to_string()))
+        .await
+        .expect("query")
+        .expect("a row");
+    let n: i64 = row.try_get("", "n").expect("n");
+    let _ = db.close().await;
+    n
+}

@@ -22,6 +22,7 @@ mod idempotency;
 mod imports;
 mod kafka_broker_restart;
 mod kafka_publisher;
+mod limits;
 mod operations;
 mod pagination;
 mod products;

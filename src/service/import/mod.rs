@@ -6,6 +6,7 @@
 pub mod batch;
 pub mod columns;
 pub mod reader;
+pub mod record_size;
 pub mod rows;
 pub mod scan;
 pub mod spool;
@@ -42,9 +43,11 @@ pub const ERRORS_SHOWN: u64 = 100;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("the file exceeds the limit of {0} bytes")]
+    #[error("The CSV file exceeds the limit of {0} bytes")]
     FileTooLarge(u64),
-    #[error("the file has more than {0} data rows")]
+    #[error("{}", oversized_message(.0))]
+    Oversized(record_size::Oversized),
+    #[error("The CSV file has more than {0} data rows")]
     TooManyRows(u64),
     #[error("{0}")]
     InvalidFileType(String),
@@ -64,6 +67,18 @@ pub enum ImportError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Database(#[from] DbErr),
+}
+
+fn oversized_message(o: &record_size::Oversized) -> String {
+    match o {
+        record_size::Oversized::Field { limit, line } => format!(
+            "The CSV record on line {line} has a field longer than {limit} bytes (no product \
+             field is that long; is a quote left open?)"
+        ),
+        record_size::Oversized::Record { limit, line } => {
+            format!("The CSV record on line {line} is longer than {limit} bytes")
+        }
+    }
 }
 
 impl From<csv_async::Error> for ImportError {
@@ -115,6 +130,8 @@ pub struct Settings {
     pub spool_dir: PathBuf,
     pub max_bytes: u64,
     pub max_rows: u64,
+    pub max_field_bytes: u64,
+    pub max_record_bytes: u64,
     pub batch_size: usize,
     /// `LOW_STOCK_THRESHOLD`, for the events of imported products.
     pub low_stock_threshold: i32,
@@ -175,7 +192,7 @@ impl ImportService {
         upload: Upload,
         options: Options,
     ) -> Result<Import, ImportError> {
-        let size = spool::store(upload, path, self.settings.max_bytes).await?;
+        let size = spool::store(upload, path, &self.settings).await?;
         let scanned = scan::scan(path, self.settings.max_rows).await?;
         let has_sku = scanned.columns.sku.is_some();
         // Upsert updates the product with a row's sku and creates the others, so without a
