@@ -29,11 +29,11 @@ FROM chef AS builder
 COPY --from=planner /app/recipe.json recipe.json
 # cargo-chef builds a skeleton workspace: every local target, build.rs included, is replaced by
 # an empty `fn main() {}` / lib, so api/openapi.yaml is not needed here. Build-dependencies
-# (openapiv3, syn, ...) and all regular dependencies are compiled and cached in this layer;
+# (the codegen crate's openapiv3, syn, ...) and all regular dependencies are compiled and cached in this layer;
 # chef then deletes the skeleton's own artifacts so the real crates rebuild below.
 RUN cargo chef cook --release --locked --recipe-path recipe.json
-# The real sources (only what .dockerignore lets through): src/, migration/, api/, build.rs,
-# Cargo.toml, Cargo.lock, clippy.toml. build.rs reads api/openapi.yaml now.
+# The real sources (only what .dockerignore lets through): src/, codegen/, migration/, api/,
+# build.rs, Cargo.toml, Cargo.lock, clippy.toml. build.rs reads api/openapi.yaml now.
 COPY . .
 RUN cargo build --release --locked -p product-api \
     && install -D -m 0755 target/release/product-api /out/product-api

@@ -96,6 +96,16 @@ fn the_image_is_multi_stage_non_root_and_checks_its_health() {
         ignore.lines().any(|l| l.trim() == "*"),
         "an allowlist: everything out by default"
     );
+    // The workspace's members are what a release build compiles: each must be sent.
+    for member in workspace_members(&read("Cargo.toml"))
+        .iter()
+        .filter(|m| *m != ".")
+    {
+        assert!(
+            ignore.lines().any(|l| l.trim() == format!("!{member}")),
+            "workspace member {member} is in the build context"
+        );
+    }
     for excluded in ["target", ".git", "data"] {
         let listed = |l: &str| l == format!("/{excluded}") || l == format!("**/{excluded}");
         assert!(
@@ -103,4 +113,17 @@ fn the_image_is_multi_stage_non_root_and_checks_its_health() {
             "{excluded} stays out of the context"
         );
     }
+}
+
+/// The `members` of the workspace manifest, read without a TOML parser (one line, as written).
+fn workspace_members(manifest: &str) -> Vec<String> {
+    let line = manifest
+        .lines()
+        .find(|l| l.trim_start().starts_with("members"))
+        .expect("a members line");
+    line.split('"')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
 }
