@@ -69,3 +69,51 @@ mod tests {
         assert_eq!(SellerId::parse(&over), Err(SellerIdError::TooLong));
     }
 }
+
+/// An amount of money as stored: integer cents, so sums and comparisons are exact. Shown to
+/// clients as a number with at most two decimals (`29.99`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Money {
+    cents: i64,
+}
+
+impl Money {
+    pub fn from_cents(cents: i64) -> Self {
+        Self { cents }
+    }
+
+    pub fn cents(self) -> i64 {
+        self.cents
+    }
+
+    /// The amount in currency units, as a JSON number (`2999` cents is `29.99`).
+    pub fn units(self) -> f64 {
+        self.cents as f64 / 100.0
+    }
+}
+
+impl fmt::Display for Money {
+    /// The shortest decimal that reads back as the same amount (`29.99`, `5`, `0.5`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.units())
+    }
+}
+
+#[cfg(test)]
+mod money_tests {
+    use super::Money;
+
+    #[test]
+    fn cents_show_as_the_shortest_decimal() {
+        for (cents, shown) in [
+            (2999, "29.99"),
+            (500, "5"),
+            (50, "0.5"),
+            (1, "0.01"),
+            (0, "0"),
+        ] {
+            assert_eq!(Money::from_cents(cents).to_string(), shown);
+            assert_eq!(Money::from_cents(cents).cents(), cents);
+        }
+    }
+}

@@ -8,13 +8,12 @@ use tokio_util::sync::CancellationToken;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
 use crate::{
-    api::rate_limit_layer::RateLimits,
     config::Config,
     infra::event_bus::{AnyBus, BusError, MemoryBus, RedisBus, DEFAULT_CAPACITY},
     infra::kafka::{KafkaConfig, KafkaError, KafkaPublisher},
     infra::rate_limit::{
         AnyLimiter, FailSafe, FailureMode, LimiterError, MemoryRateLimiter, Policy, PolicyClass,
-        RedisRateLimiter, RedisRateLimiterConfig,
+        RateLimits, RedisRateLimiter, RedisRateLimiterConfig,
     },
     metrics::Metrics,
     service::{

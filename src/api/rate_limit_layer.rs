@@ -9,8 +9,6 @@
 //! rejection is 429 problem+json with an accurate `Retry-After`. While the store is down and
 //! the limiter fails open, no headers are sent rather than made-up numbers.
 
-use std::sync::Arc;
-
 use poem::{
     http::{HeaderName, StatusCode},
     Endpoint, IntoResponse, Middleware, Request, Response,
@@ -23,19 +21,8 @@ use crate::{
         generated, query_param, request_context, route_of,
     },
     domain::SellerId,
-    infra::rate_limit::{rate_limit_headers, AnyLimiter, Decision, Policy, PolicyClass},
-    metrics::Metrics,
+    infra::rate_limit::{rate_limit_headers, Decision, Policy, PolicyClass, RateLimits},
 };
-
-/// The limiter and its three policies, from configuration.
-#[derive(Clone)]
-pub struct RateLimits {
-    pub limiter: Arc<AnyLimiter>,
-    pub metrics: Metrics,
-    pub standard: Policy,
-    pub bulk: Policy,
-    pub anonymous: Policy,
-}
 
 /// Limits requests with `RateLimits`, or passes everything when there are none
 /// (`RATE_LIMIT_ENABLED=false`).

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::{
-    api::decimal::Decimal,
+    domain::Money,
     entity::{import::Model as Import, product::Model as Product},
     repository::outbox::NewRow,
 };
@@ -62,7 +62,7 @@ fn time(t: DateTime<Utc>) -> String {
 }
 
 fn price(cents: i64) -> Value {
-    json!(Decimal::<2>::from_units(cents).value())
+    json!(Money::from_cents(cents).units())
 }
 
 /// The `ProductData` of the contract, plus the fields this service adds; serialized straight
@@ -96,7 +96,7 @@ fn product_data(p: &Product) -> ProductData<'_> {
         sku: p.sku.as_deref(),
         name: &p.name,
         description: p.description.as_deref(),
-        price: Decimal::<2>::from_units(p.price_cents).value(),
+        price: Money::from_cents(p.price_cents).units(),
         quantity: p.quantity,
         category: &p.category,
         low_stock_threshold: p.low_stock_threshold,

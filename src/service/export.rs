@@ -10,8 +10,7 @@ use futures::{stream::BoxStream, StreamExt};
 use sea_orm::{DatabaseConnection, DbErr, Order};
 
 use crate::{
-    api::decimal::Decimal,
-    domain::SellerId,
+    domain::{Money, SellerId},
     entity::product::Model as Product,
     repository::products::{self, Filter, SortKey, Start},
 };
@@ -49,7 +48,7 @@ fn row(p: &Product) -> [String; 10] {
         p.sku.as_deref().map(text).unwrap_or_default(),
         text(&p.name),
         p.description.as_deref().map(text).unwrap_or_default(),
-        Decimal::<2>::from_units(p.price_cents).value().to_string(),
+        Money::from_cents(p.price_cents).to_string(),
         p.quantity.to_string(),
         text(&p.category),
         p.low_stock_threshold

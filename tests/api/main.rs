@@ -1,5 +1,7 @@
-//! The one integration test binary: every test spawns the real server on port 0 and talks
-//! HTTP to it. Database-backed tests run twice, on SQLite and on PostgreSQL.
+//! The one integration test binary. Most tests spawn the real server on port 0 and talk HTTP
+//! to it; database-backed ones run twice, on SQLite and on PostgreSQL. The others drive an
+//! adapter against its real service (rate limiter and event bus on Redis, publisher on a Kafka
+//! broker) or read the repository itself (architecture, container files, the contract).
 
 mod bus_support;
 mod helpers;
@@ -7,6 +9,7 @@ mod kafka_support;
 mod redis_support;
 
 mod adjustments;
+mod architecture;
 mod cli;
 mod conditional;
 mod container;

@@ -422,6 +422,16 @@ fn epoch_micros() -> u64 {
         .unwrap_or(0)
 }
 
+/// The limiter and its three policies, from configuration.
+#[derive(Clone)]
+pub struct RateLimits {
+    pub limiter: Arc<AnyLimiter>,
+    pub metrics: crate::metrics::Metrics,
+    pub standard: Policy,
+    pub bulk: Policy,
+    pub anonymous: Policy,
+}
+
 /// The limiter the application runs: shared through Redis, or in-process when no Redis is
 /// configured. An enum rather than `dyn`, since [`RateLimiter`] returns `impl Future`.
 pub enum AnyLimiter {
