@@ -14,7 +14,7 @@ use crate::{
         },
         nullable,
         security::Principal,
-        upload::Upload,
+        upload::{self, Upload},
         Api,
     },
     entity::{import::Model as Import, import_error::Model as StoredError},
@@ -89,7 +89,8 @@ impl ImportsHandlers for Api {
                 ImportProductsErrorPolicy::Abort => ErrorPolicy::Abort,
             },
         };
-        let import = self.state.imports.accept(&seller, body, options).await?;
+        let file = upload::file_bytes(body, self.state.config.import_max_bytes)?;
+        let import = self.state.imports.accept(&seller, file, options).await?;
         let location = format!("/api/products/import/{}", import.id);
         Ok(ImportProductsResponse::Accepted(
             Json(ImportAccepted {

@@ -20,7 +20,6 @@ use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
 use tokio::sync::Notify;
 
 use crate::{
-    api::upload::Upload,
     domain::SellerId,
     entity::{import::Model as Import, import_error::Model as StoredError},
     metrics::Metrics,
@@ -37,6 +36,9 @@ use crate::{
 };
 
 use columns::HeaderError;
+
+/// An uploaded file's bytes as they arrive; the HTTP layer takes them out of the request.
+pub type FileBytes = BoxStream<'static, Result<Bytes, ImportError>>;
 
 /// Row errors shown with an import's status; all of them are in its errors CSV.
 pub const ERRORS_SHOWN: u64 = 100;
@@ -167,13 +169,13 @@ impl ImportService {
     pub async fn accept(
         &self,
         seller: &SellerId,
-        upload: Upload,
+        file: FileBytes,
         options: Options,
     ) -> Result<Import, ImportError> {
         tokio::fs::create_dir_all(&self.settings.spool_dir).await?;
         let id = format!("import-{}", uuid::Uuid::new_v4().simple());
         let path = self.settings.spool_dir.join(format!("{id}.csv"));
-        let accepted = self.queue(seller, id, &path, upload, options).await;
+        let accepted = self.queue(seller, id, &path, file, options).await;
         if accepted.is_err() {
             if let Err(e) = tokio::fs::remove_file(&path).await {
                 if e.kind() != std::io::ErrorKind::NotFound {
@@ -189,10 +191,10 @@ impl ImportService {
         seller: &SellerId,
         id: String,
         path: &std::path::Path,
-        upload: Upload,
+        file: FileBytes,
         options: Options,
     ) -> Result<Import, ImportError> {
-        let size = spool::store(upload, path, &self.settings).await?;
+        let size = spool::store(file, path, &self.settings).await?;
         let scanned = scan::scan(path, self.settings.max_rows).await?;
         let has_sku = scanned.columns.sku.is_some();
         // Upsert updates the product with a row's sku and creates the others, so without a
