@@ -1,5 +1,5 @@
-//! Writes the typed HTTP surface generated from `api/openapi.yaml` (see the `codegen` crate)
-//! and the served contract into `OUT_DIR`. A construct the generator refuses stops the build
+//! Writes the typed HTTP surface generated from `api/openapi.yaml` (see the `codegen` crate),
+//! the models' rules as data and the served contract into `OUT_DIR`. A construct the generator refuses stops the build
 //! with its JSON pointer and what to use instead.
 
 use std::{env, fs, path::PathBuf};
@@ -19,6 +19,7 @@ fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").unwrap_or_else(|| fail(": OUT_DIR unset")));
     for (name, contents) in [
         ("api.rs", &generated.code),
+        ("rules.rs", &generated.rules),
         ("openapi.json", &generated.contract_json),
     ] {
         fs::write(out.join(name), contents)

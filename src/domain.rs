@@ -86,6 +86,13 @@ impl Money {
         self.cents
     }
 
+    /// An amount given in currency units (`29.99`), if it has at most two decimals.
+    pub fn from_units(units: f64) -> Option<Self> {
+        let cents = units * 100.0;
+        (crate::validation::is_multiple_of(units, 0.01) && cents.abs() < i64::MAX as f64)
+            .then(|| Self::from_cents(cents.round() as i64))
+    }
+
     /// The amount in currency units, as a JSON number (`2999` cents is `29.99`).
     pub fn units(self) -> f64 {
         self.cents as f64 / 100.0
@@ -114,6 +121,15 @@ mod money_tests {
         ] {
             assert_eq!(Money::from_cents(cents).to_string(), shown);
             assert_eq!(Money::from_cents(cents).cents(), cents);
+        }
+    }
+
+    #[test]
+    fn units_with_more_than_two_decimals_are_no_amount() {
+        assert_eq!(Money::from_units(29.99), Some(Money::from_cents(2999)));
+        assert_eq!(Money::from_units(0.1 + 0.2), Some(Money::from_cents(30)));
+        for bad in [29.999, f64::NAN, f64::INFINITY, 1e300] {
+            assert_eq!(Money::from_units(bad), None, "{bad}");
         }
     }
 }

@@ -6,9 +6,9 @@ pub mod api;
 pub mod coalesce;
 /// Environment configuration.
 pub mod config;
-/// A cap on open connections.
+/// Connection limits: how many, how long idle, how they close.
 pub mod connection_limit;
-/// Value types shared by every layer (seller ids).
+/// Value types shared by every layer (seller ids, money).
 pub mod domain;
 /// SeaORM entities.
 pub mod entity;
@@ -26,3 +26,5 @@ pub mod startup;
 pub mod state;
 /// Logging setup.
 pub mod telemetry;
+/// The spec's rules as data, and the one check of a body or an import row against them.
+pub mod validation;

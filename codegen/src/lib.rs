@@ -84,8 +84,10 @@ pub(crate) fn err<T>(pointer: &str, message: impl Into<String>) -> Result<T> {
 /// What [`generate`] writes.
 #[derive(Debug)]
 pub struct Generated {
-    /// The Rust code, formatted, with a header naming `source`.
+    /// The Rust code of the HTTP surface, formatted, with a header naming `source`.
     pub code: String,
+    /// Every model's rules as constants, for [`runtime::rules_module`], formatted likewise.
+    pub rules: String,
     /// The document as JSON.
     pub contract_json: String,
 }
@@ -100,18 +102,23 @@ pub fn generate(source: &str, text: &str) -> Result<Generated> {
         pointer: String::new(),
         message: format!("not a valid YAML document: {e}"),
     })?;
-    let tokens = Generator::new(&spec).generate()?;
+    let (code, rules) = Generator::new(&spec).generate()?;
+    Ok(Generated {
+        code: formatted(source, code)?,
+        rules: formatted(source, rules)?,
+        contract_json: document.to_string(),
+    })
+}
+
+fn formatted(source: &str, tokens: TokenStream) -> Result<String> {
     let file: syn::File = syn::parse2(tokens.clone()).map_err(|e| Error {
         pointer: String::new(),
         message: format!("generated code does not parse ({e}): {tokens}"),
     })?;
-    Ok(Generated {
-        code: format!(
-            "// Generated from {source} by the codegen crate. Do not edit: change the spec instead.\n\n{}",
-            prettyplease::unparse(&file)
-        ),
-        contract_json: document.to_string(),
-    })
+    Ok(format!(
+        "// Generated from {source} by the codegen crate. Do not edit: change the spec instead.\n\n{}",
+        prettyplease::unparse(&file)
+    ))
 }
 
 /// A generated operation: its handler method and its route.
@@ -137,6 +144,8 @@ pub(crate) struct Generator<'a> {
     uploads: Vec<(String, String)>,
     /// (METHOD, path template, name) of every query parameter.
     query_params: Vec<(String, String, String)>,
+    /// Every model's rules as a constant, for the rules file.
+    rules: Vec<TokenStream>,
 }
 
 impl<'a> Generator<'a> {
@@ -151,6 +160,7 @@ impl<'a> Generator<'a> {
             bulk: Vec::new(),
             uploads: Vec::new(),
             query_params: Vec::new(),
+            rules: Vec::new(),
         }
     }
 }

@@ -4,7 +4,8 @@
 use crate::prelude::*;
 
 impl<'a> Generator<'a> {
-    pub(crate) fn generate(mut self) -> Result<TokenStream> {
+    /// The HTTP surface, and every model's rules as constants.
+    pub(crate) fn generate(mut self) -> Result<(TokenStream, TokenStream)> {
         let components = match &self.spec.components {
             Some(c) => c,
             None => {
@@ -95,7 +96,9 @@ impl<'a> Generator<'a> {
         let body_schemas = self.bodies.iter().map(|(_, _, s)| s);
         let model_tys = model_names.iter().map(|n| type_ident(n));
         let field_rule = runtime::field_rule();
-        Ok(quote! {
+        let rules = &self.rules;
+        let rules = quote!(#(#rules)*);
+        let code = quote! {
             #tags
             #security
             #(#items)*
@@ -145,7 +148,8 @@ impl<'a> Generator<'a> {
                     _ => ::std::option::Option::None,
                 }
             }
-        })
+        };
+        Ok((code, rules))
     }
 
     pub(crate) fn service_fn(&self) -> TokenStream {

@@ -13,11 +13,17 @@ pub fn undeclared_status() -> TokenStream {
 
 /// One property's rules as data, and the kinds of rule.
 pub fn field_rule() -> TokenStream {
-    quote!(crate::api::validation::FieldRule)
+    quote!(crate::validation::FieldRule)
+}
+
+/// Where the rules of every model are generated as constants, below the HTTP layer, so the
+/// importer checks rows against them without naming the API.
+pub fn rules_module() -> TokenStream {
+    quote!(crate::validation::rules)
 }
 
 pub fn rule_kind() -> TokenStream {
-    quote!(crate::api::validation::Kind)
+    quote!(crate::validation::Kind)
 }
 
 /// What an authenticated operation's handler receives.

@@ -129,6 +129,13 @@ impl<'a> Generator<'a> {
             None => (quote!(), quote!()),
         };
         let field_rule = runtime::field_rule();
+        let rules_module = runtime::rules_module();
+        let rules_const = format_ident!("{}", name.to_snake_case().to_uppercase());
+        let rules_doc = format!(" The rules of `{name}`'s properties.");
+        self.rules.push(quote! {
+            #[doc = #rules_doc]
+            pub const #rules_const: &[#field_rule] = &[#(#rules),*];
+        });
         self.items.push(quote! {
             #doc
             #[derive(::std::fmt::Debug, ::std::clone::Clone, ::std::cmp::PartialEq, ::poem_openapi::Object)]
@@ -139,7 +146,7 @@ impl<'a> Generator<'a> {
 
             impl #ty {
                 /// The spec's rules for each property, as data.
-                pub const RULES: &'static [#field_rule] = &[#(#rules),*];
+                pub const RULES: &'static [#field_rule] = #rules_module::#rules_const;
             }
         });
         self.model_names.push(name.to_string());

@@ -49,11 +49,15 @@ const ERRORS: &str = r#"        '500':
               schema:
                 $ref: '#/components/schemas/Problem'"#;
 
-fn generated(paths: &str, schemas: &str) -> String {
+fn generate(paths: &str, schemas: &str) -> codegen::Generated {
     match codegen::generate("fragment.yaml", &spec(paths, schemas)) {
-        Ok(g) => g.code,
+        Ok(g) => g,
         Err(e) => panic!("the fragment is refused: {e}"),
     }
+}
+
+fn generated(paths: &str, schemas: &str) -> String {
+    generate(paths, schemas).code
 }
 
 fn refused(document: &str) -> codegen::Error {
@@ -113,7 +117,9 @@ const ITEM: &str = r#"    Item:
 
 #[test]
 fn a_model_with_its_validation() {
-    insta::assert_snapshot!(generated(&get_items(""), ITEM));
+    let g = generate(&get_items(""), ITEM);
+    insta::assert_snapshot!(g.code);
+    insta::assert_snapshot!("a_model_with_its_validation_rules", g.rules);
 }
 
 #[test]

@@ -13,14 +13,7 @@ use poem_openapi::{
 };
 use serde_json::{Number, Value};
 
-/// True when `value` is a multiple of `step`, with a tolerance far below one step for the
-/// binary representation of decimal fractions. The tolerance never makes a value other than
-/// zero a multiple by rounding it to zero units: `5e-324` is no price, and would be stored as 0.
-pub fn is_multiple_of(value: f64, step: f64) -> bool {
-    let units = value / step;
-    let whole = units.round();
-    (units - whole).abs() < 1e-6 && (whole != 0.0 || value == 0.0)
-}
+use crate::validation::is_multiple_of;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Decimal<const SCALE: u32>(f64);

@@ -3,7 +3,7 @@
 //!
 //! poem-openapi's own `pattern` validator compiles its regex on every check; on a create that
 //! was four compilations per request, about a fifth of the server's CPU. This type checks
-//! with the compiled-once patterns of [`validation`](crate::api::validation) and renders the
+//! with the compiled-once patterns of [`validation`](crate::validation) and renders the
 //! same `pattern` keyword in the served spec.
 
 use std::{borrow::Cow, marker::PhantomData};
@@ -14,7 +14,7 @@ use poem_openapi::{
 };
 use serde_json::Value;
 
-use crate::api::validation::pattern_matches;
+use crate::validation::pattern_matches;
 
 /// A pattern of the spec; the generator emits one marker type per pattern.
 pub trait Spec: Send + Sync + 'static {

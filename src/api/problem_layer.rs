@@ -20,9 +20,10 @@ use serde_json::{json, Value};
 use crate::{
     api::{
         error::{codes, Problem, PROBLEM_JSON},
-        generated, query_param, request_context, route_of, validation,
+        generated, query_param, request_context, route_of,
     },
     domain::SellerId,
+    validation,
 };
 
 pub struct ProblemLayer {

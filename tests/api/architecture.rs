@@ -1,9 +1,7 @@
 //! Imports only point down: `api` → `state` → `service` → `repository`/`infra` →
-//! `domain`/`entity`/`config`. This reads every `crate::…` path in `src/` (in `use` lines and
+//! `domain`/`entity`/`config`/`validation`. This reads every `crate::…` path in `src/` (in `use` lines and
 //! inline) and fails when a module names a layer above its own, as ArchUnit does for Java.
 //!
-//! `KNOWN_UPWARD` lists the upward imports not yet removed; each must still exist (so the
-//! list only shrinks) and nothing may be added to it.
 
 use std::path::{Path, PathBuf};
 
@@ -15,14 +13,10 @@ fn layer(module: &str) -> Option<u8> {
         "state" => 4,
         "service" => 3,
         "repository" | "infra" => 2,
-        "domain" | "entity" | "config" | "metrics" | "coalesce" => 1,
+        "domain" | "entity" | "config" | "metrics" | "coalesce" | "validation" => 1,
         _ => return None,
     })
 }
-
-/// (file, module it imports from): upward imports still to be removed (issue: one direction
-/// of dependencies). The importer's row validation still uses the API's generated rules.
-const KNOWN_UPWARD: &[(&str, &str)] = &[("src/service/import/rows.rs", "api")];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).expect("src/ is readable") {
@@ -123,20 +117,7 @@ fn imports_only_point_down() {
             }
         }
     }
-    let unexpected: Vec<_> = upward
-        .iter()
-        .filter(|(f, m)| !KNOWN_UPWARD.contains(&(f.as_str(), m.as_str())))
-        .collect();
-    assert!(
-        unexpected.is_empty(),
-        "imports from a layer above: {unexpected:?}"
-    );
-    for (file, module) in KNOWN_UPWARD {
-        assert!(
-            upward.iter().any(|(f, m)| f == file && m == module),
-            "{file} no longer imports crate::{module}: remove it from KNOWN_UPWARD"
-        );
-    }
+    assert!(upward.is_empty(), "imports from a layer above: {upward:?}");
 }
 
 #[test]

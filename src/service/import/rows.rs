@@ -1,15 +1,17 @@
 //! One data row of an import: its cells read into a product, or the reason they cannot be.
 //!
 //! Cells become the JSON a `createProduct` body would carry and are checked by the same
-//! generated rules (`validation::explain` over `ProductCreateRequest::RULES`): one validation
+//! generated rules (`validation::explain` over `rules::PRODUCT_CREATE_REQUEST`): one validation
 //! code path for the API and for imports. Numbers are read strictly (`12abc` is not 12) and
 //! an empty cell is no value.
 
 use csv_async::ByteRecord;
-use poem_openapi::types::ParseFromJSON;
 use serde_json::{Map, Value};
 
-use crate::api::{decimal::Decimal, generated::ProductCreateRequest, validation};
+use crate::{
+    domain::Money,
+    validation::{explain, rules::PRODUCT_CREATE_REQUEST},
+};
 
 use super::columns::Columns;
 
@@ -151,27 +153,27 @@ pub fn parse(record: &ByteRecord, columns: &Columns, line: i64) -> Result<Row, R
         }
     }
     let body = Value::Object(body);
-    if let Some(v) = validation::explain(ProductCreateRequest::RULES, &body) {
+    if let Some(v) = explain(PRODUCT_CREATE_REQUEST, &body) {
         let column = v.field.unwrap_or_default();
         let value = raw.iter().find(|(f, _)| *f == column).map(|(_, c)| *c);
         return Err(RowError::new(line, Some(column), value, v.message));
     }
     let text = |field: &str| body[field].as_str().map(str::to_string);
     let int = |field: &str| body[field].as_i64().and_then(|n| i32::try_from(n).ok());
-    let price = Decimal::<2>::parse_from_json(Some(body["price"].clone())).map_err(|e| {
-        RowError::new(
-            line,
-            Some("price"),
-            None,
-            format!("price {}", e.into_message()),
-        )
-    })?;
+    // The rules passed: a positive number with at most two decimals.
+    let price = body["price"]
+        .as_f64()
+        .and_then(Money::from_units)
+        .ok_or_else(|| {
+            let message = "price must be a number with at most two decimals".to_string();
+            RowError::new(line, Some("price"), None, message)
+        })?;
     Ok(Row {
         line,
         sku: text("sku"),
         name: text("name").unwrap_or_default(),
         description: columns.description.map(|_| text("description")),
-        price_cents: price.units(),
+        price_cents: price.cents(),
         quantity: int("quantity").unwrap_or_default(),
         category: text("category").unwrap_or_default(),
         low_stock_threshold: columns

@@ -1,9 +1,10 @@
-//! Runtime support for the generated models' validation.
+//! The spec's rules as data, and the one check of a body or an import row against them.
 //!
 //! poem-openapi enforces the spec's rules while parsing, but its rejections name neither the
 //! field nor the value when the type is wrong or a field is missing. The generator therefore
-//! also emits each model's rules as data (`FieldRule`), and [`explain`] re-reads a rejected
-//! body against them to say exactly which field broke which rule with which value.
+//! also emits each model's rules as data (`FieldRule`, in [`rules`]), and [`explain`] re-reads
+//! a rejected body against them to say exactly which field broke which rule with which value.
+//! The importer checks each row with the same rules, so the API and imports validate alike.
 
 use std::{
     collections::HashMap,
@@ -13,12 +14,26 @@ use std::{
 use regex::Regex;
 use serde_json::Value;
 
-use crate::api::decimal::is_multiple_of;
+/// Every model's rules, generated from the spec (`ProductCreateRequest` is
+/// `PRODUCT_CREATE_REQUEST`); the generated models' `RULES` point here.
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
+pub mod rules {
+    include!(concat!(env!("OUT_DIR"), "/rules.rs"));
+}
+
+/// True when `value` is a multiple of `step`, with a tolerance far below one step for the
+/// binary representation of decimal fractions. The tolerance never makes a value other than
+/// zero a multiple by rounding it to zero units: `5e-324` is no price, and would be stored as 0.
+pub fn is_multiple_of(value: f64, step: f64) -> bool {
+    let units = value / step;
+    let whole = units.round();
+    (units - whole).abs() < 1e-6 && (whole != 0.0 || value == 0.0)
+}
 
 /// Whether `text` matches the spec pattern `pattern`; each pattern is compiled once, as bulk
 /// imports check it for every row. The compiled regex is shared, not cloned: a clone would
 /// start with an empty matching cache of its own.
-pub(crate) fn pattern_matches(pattern: &'static str, text: &str) -> bool {
+pub fn pattern_matches(pattern: &'static str, text: &str) -> bool {
     type Compiled = HashMap<&'static str, Option<Arc<Regex>>>;
     static COMPILED: LazyLock<RwLock<Compiled>> = LazyLock::new(Default::default);
     let cached = COMPILED
@@ -227,8 +242,8 @@ pub fn explain(rules: &[FieldRule], body: &Value) -> Option<Violation> {
 mod tests {
     use serde_json::json;
 
+    use super::rules::{PRODUCT_CREATE_REQUEST, PRODUCT_UPDATE_REQUEST};
     use super::*;
-    use crate::api::generated::{ProductCreateRequest, ProductUpdateRequest};
 
     #[test]
     fn explains_the_first_broken_rule() {
@@ -263,21 +278,20 @@ mod tests {
         for (field, value, constraint) in cases {
             let mut body = base.clone();
             body[field] = value.clone();
-            let v = explain(ProductCreateRequest::RULES, &body).expect(field);
+            let v = explain(PRODUCT_CREATE_REQUEST, &body).expect(field);
             assert_eq!(v.field, Some(field), "{field}={value}");
             assert_eq!(v.constraint, constraint, "{field}={value}");
         }
-        assert_eq!(explain(ProductCreateRequest::RULES, &base), None);
-        assert!(explain(ProductCreateRequest::RULES, &json!([1])).is_some());
+        assert_eq!(explain(PRODUCT_CREATE_REQUEST, &base), None);
+        assert!(explain(PRODUCT_CREATE_REQUEST, &json!([1])).is_some());
     }
 
     #[test]
     fn null_is_not_absent_for_a_property_that_is_not_nullable() {
-        let v =
-            explain(ProductUpdateRequest::RULES, &json!({"category": null})).expect("a violation");
+        let v = explain(PRODUCT_UPDATE_REQUEST, &json!({"category": null})).expect("a violation");
         assert_eq!(v.field, Some("category"));
         assert_eq!(v.constraint, "type(a string)");
         let clears = json!({"description": null});
-        assert_eq!(explain(ProductUpdateRequest::RULES, &clears), None);
+        assert_eq!(explain(PRODUCT_UPDATE_REQUEST, &clears), None);
     }
 }
