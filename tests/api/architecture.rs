@@ -1,7 +1,7 @@
 //! Imports only point down: `api` → `state` → `service` → `repository`/`infra` →
-//! `domain`/`entity`/`config`/`validation`. This reads every `crate::…` path in `src/` (in `use` lines and
-//! inline) and fails when a module names a layer above its own, as ArchUnit does for Java.
-//!
+//! `domain`/`entity`/`config`/`validation`. This reads every `crate::…` path in `src/` (in
+//! `use` lines and inline) and fails when a module names a layer above its own, as ArchUnit
+//! does for Java.
 
 use std::path::{Path, PathBuf};
 
