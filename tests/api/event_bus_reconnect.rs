@@ -1,6 +1,7 @@
 use std::time::{Duration, Instant};
 
-use crate::bus_support::{batch, free_port, recv_n, unique_channel, RedisChild};
+use crate::bus_support::{batch, recv_n, unique_channel};
+use crate::redis_support::TempRedis;
 use product_api::infra::event_bus::{BusError, RedisBus, RedisBusConfig};
 use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
@@ -18,7 +19,7 @@ async fn wait_until(what: &str, within: Duration, cond: impl Fn() -> bool) -> Du
 /// port: the subscriber reconnects by itself and delivery resumes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn survives_redis_restart() {
-    let mut server = RedisChild::spawn(free_port());
+    let mut server = TempRedis::start();
     let config = RedisBusConfig::new(server.url(), unique_channel("reconnect"));
     let shutdown = CancellationToken::new();
     let (bus, task) = RedisBus::start_with_config(config, shutdown.clone()).unwrap();
@@ -36,7 +37,7 @@ async fn survives_redis_restart() {
         batch(1..=3)
     );
 
-    server.kill();
+    server.stop();
     wait_until(
         "is_connected() drops after kill",
         Duration::from_secs(3),
@@ -62,7 +63,7 @@ async fn survives_redis_restart() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(!bus.is_connected());
 
-    let server = RedisChild::spawn(server.port);
+    server.restart();
     let took = wait_until("reconnect after restart", Duration::from_secs(10), || {
         bus.is_connected()
     })
@@ -134,7 +135,7 @@ async fn unresponsive_server_never_blocks_publish() {
 /// the server answers again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_connection_is_detected_by_ping() {
-    let server = RedisChild::spawn(free_port());
+    let server = TempRedis::start();
     let mut config = RedisBusConfig::new(server.url(), unique_channel("stalled"));
     config.ping_interval = Duration::from_millis(200);
     config.connect_timeout = Duration::from_millis(300);

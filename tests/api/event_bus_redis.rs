@@ -2,9 +2,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::bus_support::{
-    assert_no_more, batch, recv_n, redis_url, start_connected, unique_channel,
-};
+use crate::bus_support::{assert_no_more, batch, recv_n, start_connected, unique_channel};
+use crate::helpers::redis_url;
 use deadpool_redis::redis;
 use product_api::infra::event_bus::{AnyBus, EventBus, Notification, RedisBusConfig};
 use tokio::sync::broadcast::error::TryRecvError;

@@ -9,14 +9,9 @@ use sea_orm::{ConnectionTrait, Database};
 use serde_json::{json, Value};
 
 use crate::{
-    helpers::{assert_problem, id_of, product, Backend, TestApp},
+    helpers::{assert_problem, fresh_seller, id_of, product, redis_url, Backend, TestApp},
     on_both_databases,
-    redis_support::redis_url,
 };
-
-fn fresh_seller() -> String {
-    format!("seller-{}", uuid::Uuid::new_v4().simple())
-}
 
 /// One SSE frame as a client parses it.
 #[derive(Debug, Default, Clone)]

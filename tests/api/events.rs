@@ -15,14 +15,10 @@ use sea_orm::{ConnectionTrait, Database, Statement};
 use serde_json::{json, Value};
 
 use crate::{
-    helpers::{fresh_database, id_of, product, Backend, TestApp},
+    helpers::{fresh_database, fresh_seller, id_of, product, Backend, TestApp},
     kafka_support::{brokers_from_env, consume_partition, raw_client, unique_prefix, Broker},
     on_both_databases,
 };
-
-fn fresh_seller() -> String {
-    format!("seller-{}", uuid::Uuid::new_v4().simple())
-}
 
 /// One consumed event: where it was and what it said.
 #[derive(Debug)]

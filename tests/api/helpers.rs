@@ -36,6 +36,16 @@ macro_rules! on_both_databases {
 }
 
 pub const SELLER_A: &str = "seller-alice";
+
+/// A seller no other test (or earlier run against the same Redis or broker) uses.
+pub fn fresh_seller() -> String {
+    format!("seller-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// The shared Redis every Redis test uses (`TEST_REDIS_URL`; `scripts/test` makes sure it runs).
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
 pub const SELLER_B: &str = "seller-bob";
 
 pub struct TestApp {

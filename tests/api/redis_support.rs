@@ -1,7 +1,6 @@
 //! Helpers for tests against a real Redis. Nothing here skips: if Redis is
 //! unreachable the tests panic with a message saying so.
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -9,11 +8,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use deadpool_redis::redis;
 use deadpool_redis::{Config, Pool, Runtime};
 use product_api::infra::rate_limit::{RedisRateLimiter, RedisRateLimiterConfig};
-
-/// The shared Redis every test uses; override with `TEST_REDIS_URL`.
-pub fn redis_url() -> String {
-    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
 
 pub fn pool(url: &str) -> Pool {
     Config::from_url(url)
@@ -24,7 +18,7 @@ pub fn pool(url: &str) -> Pool {
 /// A pool on the shared Redis, verified with a PING so an unreachable server
 /// fails the test immediately and unmistakably.
 pub async fn shared_pool() -> Pool {
-    let url = redis_url();
+    let url = crate::helpers::redis_url();
     let pool = pool(&url);
     let ping = async {
         let mut conn = pool.get().await?;
@@ -87,10 +81,7 @@ pub struct TempRedis {
 
 impl TempRedis {
     pub fn start() -> Self {
-        let port = {
-            let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-            listener.local_addr().expect("local addr").port()
-        };
+        let port = crate::helpers::free_port();
         let dir = std::env::temp_dir().join(format!("ratelimit-test-redis-{port}"));
         std::fs::create_dir_all(&dir).expect("create redis dir");
         let mut redis = Self {

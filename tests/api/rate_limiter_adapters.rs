@@ -1,5 +1,5 @@
-//! Behaviour tests against the real Redis (no mocks) and the memory backend.
-//! Shared Redis: 127.0.0.1:6379 unless TEST_REDIS_URL is set.
+//! The rate limiter adapters themselves, below HTTP: the memory backend and the real Redis
+//! (no mocks; the shared one at TEST_REDIS_URL, or private redis-server processes).
 
 use std::collections::HashMap;
 use std::sync::Arc;

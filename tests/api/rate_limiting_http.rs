@@ -8,14 +8,9 @@ use reqwest::{Method, Response, StatusCode};
 use serde_json::Value;
 
 use crate::{
-    helpers::{assert_problem, Backend, TestApp},
-    redis_support::{now_epoch_secs, redis_url, TempRedis},
+    helpers::{assert_problem, fresh_seller, redis_url, Backend, TestApp},
+    redis_support::{now_epoch_secs, TempRedis},
 };
-
-/// A seller no other test (or earlier run against the same Redis) uses.
-fn fresh_seller() -> String {
-    format!("seller-{}", uuid::Uuid::new_v4().simple())
-}
 
 async fn spawn(redis: Option<&str>, extra: &[(&str, &str)]) -> TestApp {
     let mut vars: Vec<(&str, &str)> = vec![("RATE_LIMIT_STANDARD", "100")];
