@@ -2,6 +2,8 @@
 
 /// HTTP surface: generated contract, handlers, problem+json errors.
 pub mod api;
+/// Capped exponential backoff with jitter, for retry loops.
+pub mod backoff;
 /// Request coalescing: many concurrent calls, one round trip.
 pub mod coalesce;
 /// Environment configuration.

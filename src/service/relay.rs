@@ -20,6 +20,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    backoff::Backoff,
     entity::outbox::Model as Row,
     infra::kafka::{KafkaError, KafkaPublisher, OutgoingRecord, ProductTopic},
     metrics::Metrics,
@@ -96,18 +97,18 @@ impl Relay {
         if let Err(e) = self.publisher.check().await {
             tracing::warn!(error = %e, "Kafka is not reachable yet; events wait in the outbox");
         }
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = Backoff::new(Duration::from_millis(100), MAX_BACKOFF);
         loop {
             match self.drain().await {
-                Ok(()) => backoff = Duration::from_millis(100),
+                Ok(()) => backoff.reset(),
                 Err(e) => {
                     self.metrics.publish_failures.inc();
-                    tracing::warn!(error = %e, retry_in = ?backoff, "outbox relay failed; retrying");
+                    let delay = backoff.next_delay();
+                    tracing::warn!(error = %e, retry_in = ?delay, "outbox relay failed; retrying");
                     tokio::select! {
                         () = shutdown.cancelled() => return,
-                        () = tokio::time::sleep(backoff) => {}
+                        () = tokio::time::sleep(delay) => {}
                     }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
                     continue;
                 }
             }

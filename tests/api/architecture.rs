@@ -13,7 +13,7 @@ fn layer(module: &str) -> Option<u8> {
         "state" => 4,
         "service" => 3,
         "repository" | "infra" => 2,
-        "domain" | "entity" | "config" | "metrics" | "coalesce" | "validation" => 1,
+        "domain" | "entity" | "config" | "metrics" | "coalesce" | "validation" | "backoff" => 1,
         _ => return None,
     })
 }

@@ -31,7 +31,6 @@
 //! next) by one caller are delivered in that order on every instance.
 //! Concurrent `publish` calls have no defined relative order.
 
-mod backoff;
 mod error;
 mod memory;
 mod notification;

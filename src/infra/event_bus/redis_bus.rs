@@ -12,8 +12,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::backoff::Backoff;
 use super::{broadcast_channel, BusError, EventBus, Notification, DEFAULT_CAPACITY};
+use crate::backoff::Backoff;
 
 /// Settings for [`RedisBus`]. Build with [`RedisBusConfig::new`] and adjust
 /// the public fields.

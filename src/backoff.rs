@@ -1,3 +1,7 @@
+//! Capped exponential backoff with jitter, for every retry loop (the Redis event bus
+//! reconnecting, the outbox relay retrying Kafka): jitter keeps instances that failed
+//! together from retrying in step.
+
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::time::{Duration, Instant};
@@ -5,14 +9,14 @@ use std::time::{Duration, Instant};
 /// Capped exponential backoff with "equal jitter": each delay is drawn from
 /// `[d/2, d]` where `d` doubles from `min` up to `max`.
 #[derive(Debug)]
-pub(super) struct Backoff {
+pub struct Backoff {
     min: Duration,
     max: Duration,
     current: Duration,
 }
 
 impl Backoff {
-    pub(super) fn new(min: Duration, max: Duration) -> Self {
+    pub fn new(min: Duration, max: Duration) -> Self {
         let min = min.max(Duration::from_millis(1));
         let max = max.max(min);
         Self {
@@ -23,14 +27,14 @@ impl Backoff {
     }
 
     /// The delay to wait now; doubles the next one (up to `max`).
-    pub(super) fn next_delay(&mut self) -> Duration {
+    pub fn next_delay(&mut self) -> Duration {
         let base = self.current;
         self.current = self.current.saturating_mul(2).min(self.max);
         let half = base / 2;
         half + half.mul_f64(unit_random())
     }
 
-    pub(super) fn reset(&mut self) {
+    pub fn reset(&mut self) {
         self.current = self.min;
     }
 }
