@@ -160,7 +160,9 @@ pub struct Config {
     log_format_raw: Option<String>,
 }
 
-mod defaults {
+/// Every setting's default, once: the modules that need one (the Kafka publisher, the rate
+/// limiter) read it from here.
+pub mod defaults {
     use std::path::PathBuf;
 
     pub fn port() -> u16 {
@@ -199,7 +201,7 @@ mod defaults {
     pub fn low_stock_threshold() -> i32 {
         10
     }
-    pub fn kafka_topic_partitions() -> i32 {
+    pub const fn kafka_topic_partitions() -> i32 {
         4
     }
     pub fn outbox_batch_size() -> u64 {
@@ -247,15 +249,35 @@ mod defaults {
     pub fn events_channel() -> String {
         "product-api:events".to_string()
     }
-    pub fn rate_limit_standard() -> u32 {
+    pub const fn rate_limit_standard() -> u32 {
         100
     }
-    pub fn rate_limit_bulk() -> u32 {
+    pub const fn rate_limit_bulk() -> u32 {
         5
     }
     pub fn rate_limit_anonymous() -> u32 {
         20
     }
+}
+
+/// A comma-separated `host:port` list (spaces and empty entries ignored), or what is wrong
+/// with it; `KAFKA_BROKERS` is checked with it at start and the publisher connects with it.
+pub fn broker_list(list: &str) -> Result<Vec<String>, String> {
+    let brokers = list
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| match entry.rsplit_once(':') {
+            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
+                Ok(entry.to_owned())
+            }
+            _ => Err(format!("broker {entry:?} in {list:?} is not host:port")),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if brokers.is_empty() {
+        return Err(format!("no broker in {list:?}"));
+    }
+    Ok(brokers)
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -311,12 +333,7 @@ impl Config {
             );
         }
         if let Some(brokers) = &self.kafka_brokers {
-            let valid = brokers.split(',').all(|b| {
-                b.trim()
-                    .rsplit_once(':')
-                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
-            });
-            if !valid {
+            if broker_list(brokers).is_err() {
                 return bad("KAFKA_BROKERS", "a comma-separated host:port list", brokers);
             }
         }

@@ -6,13 +6,18 @@
 //! (topic, partition), sends each group as one batch and succeeds only after the broker
 //! acknowledged all of them, which is what an outbox relay needs before marking rows sent.
 
+mod admin;
+mod config;
 mod error;
 mod partitioner;
 mod publisher;
+mod topics;
 
+pub use config::{
+    KafkaConfig, DEFAULT_CLIENT_ID, DEFAULT_OPERATION_TIMEOUT, DEFAULT_PARTITIONS,
+    DEFAULT_REPLICATION_FACTOR,
+};
 pub use error::{ClientError, KafkaError};
 pub use partitioner::{murmur2, partition_for};
-pub use publisher::{
-    KafkaConfig, KafkaPublisher, OutgoingRecord, ProductTopic, DEFAULT_CLIENT_ID,
-    DEFAULT_OPERATION_TIMEOUT, DEFAULT_PARTITIONS, DEFAULT_REPLICATION_FACTOR,
-};
+pub use publisher::{KafkaPublisher, OutgoingRecord};
+pub use topics::ProductTopic;

@@ -1,8 +1,10 @@
+//! The publisher: records grouped per (topic, partition), produced in batches under the
+//! broker's request size, over one session that is dropped after an error and reopened by the
+//! next call.
+
 use std::{
     collections::{BTreeMap, HashMap},
-    fmt,
     future::Future,
-    str::FromStr,
     sync::Arc,
     time::Duration,
 };
@@ -11,7 +13,6 @@ use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use rskafka::{
     client::{
-        error::ProtocolError,
         partition::{Compression, PartitionClient, UnknownTopicHandling},
         Client, ClientBuilder,
     },
@@ -22,66 +23,12 @@ use tokio::sync::Mutex;
 use tracing::{debug, info, warn};
 
 use super::{
-    error::{ClientError, KafkaError},
+    admin::{create_missing_topics, verify_topics},
+    config::KafkaConfig,
+    error::KafkaError,
     partitioner::partition_for,
+    topics::ProductTopic,
 };
-
-/// Partitions per topic in the event contract ("hash(sellerId) % 4").
-pub const DEFAULT_PARTITIONS: i32 = 4;
-/// Replication factor for topics this publisher creates. 1 suits a single test broker;
-/// production clusters should pass 3 (the contract's value) or create topics themselves.
-pub const DEFAULT_REPLICATION_FACTOR: i16 = 1;
-/// Upper bound of one step (connect, publish, check); see [`KafkaConfig::operation_timeout`].
-pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
-/// Client id reported to the brokers.
-pub const DEFAULT_CLIENT_ID: &str = "product-api";
-
-/// The product event topics of the event contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ProductTopic {
-    Created,
-    Updated,
-    Deleted,
-    LowStock,
-}
-
-impl ProductTopic {
-    /// Every product topic; the publisher creates all of them.
-    pub const ALL: [ProductTopic; 4] = [
-        ProductTopic::Created,
-        ProductTopic::Updated,
-        ProductTopic::Deleted,
-        ProductTopic::LowStock,
-    ];
-
-    /// The topic name without the configured prefix, e.g. `product.created`.
-    pub fn suffix(self) -> &'static str {
-        match self {
-            ProductTopic::Created => "product.created",
-            ProductTopic::Updated => "product.updated",
-            ProductTopic::Deleted => "product.deleted",
-            ProductTopic::LowStock => "product.lowstock",
-        }
-    }
-}
-
-impl fmt::Display for ProductTopic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.suffix())
-    }
-}
-
-impl FromStr for ProductTopic {
-    type Err = KafkaError;
-
-    /// Parses a topic suffix such as `product.created` (the form an outbox row stores).
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ProductTopic::ALL
-            .into_iter()
-            .find(|topic| topic.suffix() == s)
-            .ok_or_else(|| KafkaError::UnknownTopic(s.to_owned()))
-    }
-}
 
 /// One event to publish.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,86 +59,6 @@ fn approximate_size(record: &Record) -> usize {
         + record.value.as_ref().map_or(0, Vec::len)
         + headers
         + 32
-}
-
-/// How to reach Kafka and how the topics look.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KafkaConfig {
-    /// Bootstrap brokers as `host:port`.
-    pub brokers: Vec<String>,
-    /// Prepended to every topic name ("" gives exactly `product.created` etc.).
-    pub topic_prefix: String,
-    /// Partitions per topic; also the modulus of [`partition_for`].
-    pub partitions: i32,
-    /// Replication factor used when this publisher creates a topic.
-    pub replication_factor: i16,
-    /// Bound on each step: opening the connection and topics, one publish, one check.
-    /// rskafka itself retries with backoff and would otherwise retry forever.
-    pub operation_timeout: Duration,
-    pub client_id: String,
-}
-
-impl KafkaConfig {
-    /// Defaults for everything but the brokers, given as a comma-separated `host:port` list.
-    pub fn new(brokers: &str) -> Result<Self, KafkaError> {
-        Ok(Self {
-            brokers: parse_broker_list(brokers)?,
-            topic_prefix: String::new(),
-            partitions: DEFAULT_PARTITIONS,
-            replication_factor: DEFAULT_REPLICATION_FACTOR,
-            operation_timeout: DEFAULT_OPERATION_TIMEOUT,
-            client_id: DEFAULT_CLIENT_ID.to_owned(),
-        })
-    }
-
-    /// The full topic name: prefix + suffix.
-    pub fn topic_name(&self, topic: ProductTopic) -> String {
-        format!("{}{}", self.topic_prefix, topic.suffix())
-    }
-
-    fn validate(&self) -> Result<(), KafkaError> {
-        if self.brokers.is_empty() {
-            return Err(KafkaError::Config("no Kafka broker given".to_owned()));
-        }
-        if self.partitions < 1 {
-            return Err(KafkaError::Config(format!(
-                "partitions must be at least 1, got {}",
-                self.partitions
-            )));
-        }
-        if self.replication_factor < 1 {
-            return Err(KafkaError::Config(format!(
-                "replication factor must be at least 1, got {}",
-                self.replication_factor
-            )));
-        }
-        if self.operation_timeout.is_zero() {
-            return Err(KafkaError::Config(
-                "operation timeout must be positive".to_owned(),
-            ));
-        }
-        Ok(())
-    }
-}
-
-fn parse_broker_list(list: &str) -> Result<Vec<String>, KafkaError> {
-    let brokers = list
-        .split(',')
-        .map(str::trim)
-        .filter(|entry| !entry.is_empty())
-        .map(|entry| match entry.rsplit_once(':') {
-            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
-                Ok(entry.to_owned())
-            }
-            _ => Err(KafkaError::Config(format!(
-                "broker {entry:?} in {list:?} is not host:port"
-            ))),
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    if brokers.is_empty() {
-        return Err(KafkaError::Config(format!("no broker in {list:?}")));
-    }
-    Ok(brokers)
 }
 
 /// Publishes product events, keyed by seller id, with the Java client's partitioning.
@@ -444,127 +311,9 @@ impl Session {
     }
 }
 
-async fn existing_topics(client: &Client) -> Result<HashMap<String, usize>, KafkaError> {
-    Ok(client
-        .list_topics()
-        .await
-        .map_err(|source| KafkaError::Metadata(Box::new(source)))?
-        .into_iter()
-        .map(|topic| (topic.name, topic.partitions.len()))
-        .collect())
-}
-
-async fn create_missing_topics(client: &Client, config: &KafkaConfig) -> Result<(), KafkaError> {
-    let existing = existing_topics(client).await?;
-    let missing: Vec<String> = ProductTopic::ALL
-        .into_iter()
-        .map(|topic| config.topic_name(topic))
-        .filter(|name| !existing.contains_key(name))
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    let controller = client
-        .controller_client()
-        .map_err(|source| KafkaError::CreateTopic {
-            topic: missing.join(","),
-            source: Box::new(source),
-        })?;
-    let timeout_ms = i32::try_from(config.operation_timeout.as_millis()).unwrap_or(i32::MAX);
-    for name in missing {
-        match controller
-            .create_topic(
-                name.as_str(),
-                config.partitions,
-                config.replication_factor,
-                timeout_ms,
-            )
-            .await
-        {
-            Ok(()) => info!(topic = %name, partitions = config.partitions, "created Kafka topic"),
-            // Someone else (another instance) created it in between: fine.
-            Err(source) if already_exists(&source) => {
-                debug!(topic = %name, "Kafka topic already exists")
-            }
-            Err(source) => {
-                return Err(KafkaError::CreateTopic {
-                    topic: name,
-                    source: Box::new(source),
-                })
-            }
-        }
-    }
-    Ok(())
-}
-
-fn already_exists(error: &ClientError) -> bool {
-    matches!(
-        error,
-        ClientError::ServerError {
-            protocol_error: ProtocolError::TopicAlreadyExists,
-            ..
-        }
-    )
-}
-
-async fn verify_topics(client: &Client, config: &KafkaConfig) -> Result<(), KafkaError> {
-    let existing = existing_topics(client).await?;
-    for topic in ProductTopic::ALL {
-        let name = config.topic_name(topic);
-        match existing.get(&name) {
-            None => return Err(KafkaError::MissingTopic(name)),
-            Some(&actual) if i32::try_from(actual).ok() != Some(config.partitions) => {
-                return Err(KafkaError::PartitionCount {
-                    topic: name,
-                    expected: config.partitions,
-                    actual,
-                })
-            }
-            Some(_) => {}
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn broker_lists_are_split_trimmed_and_checked() {
-        let config = KafkaConfig::new(" a:9092, 127.0.0.1:19092 ,").unwrap();
-        assert_eq!(config.brokers, ["a:9092", "127.0.0.1:19092"]);
-        for bad in ["", " , ", "a", "a:", ":9092", "a:99999", "a:x"] {
-            assert!(KafkaConfig::new(bad).is_err(), "{bad:?} was accepted");
-        }
-    }
-
-    #[test]
-    fn defaults_match_the_event_contract() {
-        let config = KafkaConfig::new("localhost:9092").unwrap();
-        assert_eq!(config.partitions, 4);
-        let names: Vec<String> = ProductTopic::ALL
-            .into_iter()
-            .map(|t| config.topic_name(t))
-            .collect();
-        assert_eq!(
-            names,
-            [
-                "product.created",
-                "product.updated",
-                "product.deleted",
-                "product.lowstock"
-            ]
-        );
-    }
-
-    #[test]
-    fn topic_suffixes_round_trip() {
-        for topic in ProductTopic::ALL {
-            assert_eq!(topic.suffix().parse::<ProductTopic>().unwrap(), topic);
-        }
-        assert!("product.nope".parse::<ProductTopic>().is_err());
-    }
 
     #[test]
     fn invalid_settings_are_rejected() {

@@ -101,7 +101,7 @@ impl Policy {
     pub const fn standard() -> Self {
         Self {
             class: PolicyClass::Standard,
-            limit: 100,
+            limit: crate::config::defaults::rate_limit_standard(),
             window: Duration::from_secs(1),
         }
     }
@@ -110,7 +110,7 @@ impl Policy {
     pub const fn bulk() -> Self {
         Self {
             class: PolicyClass::Bulk,
-            limit: 5,
+            limit: crate::config::defaults::rate_limit_bulk(),
             window: Duration::from_secs(60),
         }
     }
