@@ -17,18 +17,18 @@ use crate::{
         upload::{self, Upload},
         Api,
     },
+    domain::ImportStatus as State,
     entity::{import::Model as Import, import_error::Model as StoredError},
-    repository::imports::{CANCELLED, COMPLETED, FAILED, PROCESSING},
     service::import::{ErrorPolicy, Mode, Options},
 };
 
 fn to_api(import: Import, errors: Vec<StoredError>) -> ImportStatus {
-    let status = match import.status.as_str() {
-        PROCESSING => ImportStatusStatus::Processing,
-        COMPLETED => ImportStatusStatus::Completed,
-        FAILED => ImportStatusStatus::Failed,
-        CANCELLED => ImportStatusStatus::Cancelled,
-        _ => ImportStatusStatus::Queued,
+    let status = match State::parse(&import.status) {
+        Some(State::Processing) => ImportStatusStatus::Processing,
+        Some(State::Completed) => ImportStatusStatus::Completed,
+        Some(State::Failed) => ImportStatusStatus::Failed,
+        Some(State::Cancelled) => ImportStatusStatus::Cancelled,
+        Some(State::Queued) | None => ImportStatusStatus::Queued,
     };
     let mode = match import.mode.as_str() {
         "insert" => ImportStatusMode::Insert,

@@ -19,8 +19,8 @@ use crate::{
         security::Principal,
         Api,
     },
+    domain::{Filter, SortKey},
     entity::product::Model,
-    repository::products::{Filter, SortKey},
     service::{
         export,
         products::{Adjustment, ListQuery, NewProduct, ProductPatch},

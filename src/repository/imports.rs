@@ -10,18 +10,19 @@ use sea_orm::{
 };
 
 use crate::{
-    domain::SellerId,
+    domain::{ImportStatus, SellerId},
     entity::{
         import::{ActiveModel, Column, Entity, Model},
         import_error,
     },
 };
 
-pub const QUEUED: &str = "queued";
-pub const PROCESSING: &str = "processing";
-pub const COMPLETED: &str = "completed";
-pub const FAILED: &str = "failed";
-pub const CANCELLED: &str = "cancelled";
+// The stored names of the states queries select on.
+pub const QUEUED: &str = ImportStatus::Queued.as_str();
+pub const PROCESSING: &str = ImportStatus::Processing.as_str();
+pub const COMPLETED: &str = ImportStatus::Completed.as_str();
+pub const FAILED: &str = ImportStatus::Failed.as_str();
+pub const CANCELLED: &str = ImportStatus::Cancelled.as_str();
 
 /// Counter increments and the new resume point of one committed batch.
 #[derive(Debug, Default, Clone, Copy)]

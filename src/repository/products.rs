@@ -11,7 +11,7 @@ use sea_orm::{
 };
 
 use crate::{
-    domain::SellerId,
+    domain::{Filter, SellerId, SortKey},
     entity::product::{ActiveModel, Column, Entity, Model},
 };
 
@@ -39,26 +39,6 @@ pub struct Changes {
     pub quantity: Option<i64>,
     pub category: Option<String>,
     pub low_stock_threshold: Option<Option<i32>>,
-}
-
-/// What the list endpoint filters on.
-#[derive(Default, Clone, Debug)]
-pub struct Filter {
-    pub category: Option<String>,
-    pub min_quantity: Option<i64>,
-    pub max_quantity: Option<i64>,
-    /// Lower-cased substring of name or sku.
-    pub search: Option<String>,
-    pub sku: Option<String>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SortKey {
-    Name,
-    Price,
-    Quantity,
-    CreatedAt,
-    UpdatedAt,
 }
 
 impl SortKey {

@@ -10,7 +10,7 @@ use sea_orm::Value;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::repository::products::{Filter, SortKey};
+use crate::domain::{Filter, SortKey};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CursorError {

@@ -10,9 +10,9 @@ use futures::{stream::BoxStream, StreamExt};
 use sea_orm::{DatabaseConnection, DbErr, Order};
 
 use crate::{
-    domain::{Money, SellerId},
+    domain::{Filter, Money, SellerId, SortKey},
     entity::product::Model as Product,
-    repository::products::{self, Filter, SortKey, Start},
+    repository::products::{self, Start},
 };
 
 /// Rows read per query.

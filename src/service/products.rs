@@ -7,11 +7,11 @@ use serde::Serialize;
 
 use crate::{
     coalesce::{self, Batch, Coalescer},
-    domain::SellerId,
+    domain::{Filter, SellerId, SortKey},
     entity::product::Model as Product,
     repository::{
         self, is_unique_violation,
-        products::{Changes, Filter, NewRow, SortKey, Start, MAX_QUANTITY},
+        products::{Changes, NewRow, Start, MAX_QUANTITY},
     },
     service::{
         cursor::{self, CursorError},
