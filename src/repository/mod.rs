@@ -4,6 +4,7 @@
 
 pub mod idempotency;
 pub mod imports;
+pub mod locks;
 pub mod outbox;
 pub mod products;
 

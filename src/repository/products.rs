@@ -430,3 +430,12 @@ pub async fn replace_many(
     }
     Ok(stored)
 }
+
+/// Refreshes PostgreSQL's statistics of the products table (a no-op on SQLite), for callers
+/// that have just grown it by far more than the planner last saw.
+pub async fn analyze(db: &impl ConnectionTrait) -> Result<(), DbErr> {
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        db.execute_unprepared("ANALYZE products").await?;
+    }
+    Ok(())
+}

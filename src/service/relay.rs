@@ -13,9 +13,7 @@
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use chrono::{SecondsFormat, Utc};
-use sea_orm::{
-    ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, Statement, TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, TransactionTrait};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -28,8 +26,6 @@ use crate::{
     service::events::EventType,
 };
 
-/// Advisory lock key of the relay ("outbox" in ASCII).
-const RELAY_LOCK: i64 = 0x6f7574626f78;
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
@@ -139,18 +135,7 @@ impl Relay {
             return self.publish_rows(&self.db).await;
         }
         let txn = self.db.begin().await?;
-        let lock = Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            "SELECT pg_try_advisory_xact_lock($1) AS locked",
-            [RELAY_LOCK.into()],
-        );
-        let locked = txn
-            .query_one(lock)
-            .await?
-            .map(|r| r.try_get::<bool>("", "locked"))
-            .transpose()?
-            .unwrap_or(false);
-        if !locked {
+        if !repository::locks::try_relay_lock(&txn).await? {
             txn.rollback().await?;
             return Ok(0);
         }

@@ -12,10 +12,7 @@ use std::{
 };
 
 use csv_async::ByteRecord;
-use sea_orm::{
-    sqlx::{pool::PoolConnection, Postgres},
-    ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, RuntimeErr, TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, TransactionTrait};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -32,6 +29,7 @@ use crate::{
     repository::{
         self,
         imports::{Progress, CANCELLED, COMPLETED, FAILED},
+        locks::ImportClaim,
     },
     service::{
         events::{import_event, EventType},
@@ -79,57 +77,6 @@ pub async fn remove_spool(path: &str) {
     if let Err(e) = tokio::fs::remove_file(path).await {
         if e.kind() != std::io::ErrorKind::NotFound {
             tracing::warn!(error = %e, path, "spool file not removed");
-        }
-    }
-}
-
-fn sqlx_err(e: sea_orm::sqlx::Error) -> DbErr {
-    DbErr::Conn(RuntimeErr::SqlxError(e))
-}
-
-/// The right to process one import, held until released.
-struct Claim {
-    /// PostgreSQL: the connection whose session holds the advisory lock.
-    conn: Option<PoolConnection<Postgres>>,
-    id: String,
-}
-
-impl Claim {
-    async fn take(db: &DatabaseConnection, id: &str) -> Result<Option<Self>, DbErr> {
-        let id = id.to_string();
-        if db.get_database_backend() != DatabaseBackend::Postgres {
-            // One process owns an SQLite file, and this worker runs one import at a time.
-            return Ok(Some(Self { conn: None, id }));
-        }
-        let mut conn = db
-            .get_postgres_connection_pool()
-            .acquire()
-            .await
-            .map_err(sqlx_err)?;
-        let locked: bool =
-            sea_orm::sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
-                .bind(&id)
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(sqlx_err)?;
-        Ok(locked.then_some(Self {
-            conn: Some(conn),
-            id,
-        }))
-    }
-
-    async fn release(mut self) {
-        let Some(mut conn) = self.conn.take() else {
-            return;
-        };
-        let unlocked = sea_orm::sqlx::query("SELECT pg_advisory_unlock(hashtextextended($1, 0))")
-            .bind(&self.id)
-            .execute(&mut *conn)
-            .await;
-        if let Err(e) = unlocked {
-            tracing::warn!(error = %e, "import lock not released; closing its connection");
-            // Closing the session ends the lock with it.
-            drop(conn.detach());
         }
     }
 }
@@ -182,7 +129,7 @@ impl Worker {
     }
 
     async fn process(&self, import: Import, shutdown: &CancellationToken) {
-        let claim = match Claim::take(&self.db, &import.id).await {
+        let claim = match ImportClaim::take(&self.db, &import.id).await {
             Ok(Some(claim)) => claim,
             Ok(None) => return,
             Err(e) => {
@@ -329,10 +276,7 @@ impl Worker {
     /// that seller by thousands of rows a batch, stale statistics would make every batch's sku
     /// lookup scan all of them.
     async fn analyze(&self) {
-        if self.db.get_database_backend() != DatabaseBackend::Postgres {
-            return;
-        }
-        if let Err(e) = self.db.execute_unprepared("ANALYZE products").await {
+        if let Err(e) = repository::products::analyze(&self.db).await {
             tracing::warn!(error = %e, "ANALYZE products failed");
         }
     }
