@@ -1,4 +1,4 @@
-//! The binary itself: zero-setup start, `migrate`, and configuration errors.
+//! The binary itself: zero-setup start, `healthcheck`, `migrate`, and configuration errors.
 
 use std::{
     process::{Command, Stdio},
@@ -57,6 +57,21 @@ async fn starts_with_no_configuration_on_an_sqlite_file() {
         dir.join("data/product-api.db").exists(),
         "the SQLite file is under ./data/"
     );
+
+    // What the container's HEALTHCHECK runs: 0 for the ready server on $PORT, 1 for none.
+    let healthcheck = |port: u16| {
+        Command::new(BIN)
+            .arg("healthcheck")
+            .env_clear()
+            .env("PORT", port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("healthcheck runs")
+    };
+    assert!(healthcheck(port).success(), "the ready server is healthy");
+    let closed = free_port();
+    assert_eq!(healthcheck(closed).code(), Some(1), "no server on {closed}");
 }
 
 #[tokio::test]
@@ -93,9 +108,18 @@ async fn migrate_applies_the_schema_and_exits() {
         .iter()
         .map(|r| r.try_get_by_index(0).expect("name"))
         .collect();
-    for table in ["idempotency_keys", "products", "seaql_migrations"] {
-        assert!(tables.iter().any(|t| t == table), "{table} in {tables:?}");
-    }
+    assert_eq!(
+        tables,
+        [
+            "idempotency_keys",
+            "import_errors",
+            "imports",
+            "outbox",
+            "products",
+            "seaql_migrations"
+        ],
+        "every table the migrations create, and nothing else"
+    );
 }
 
 #[test]
