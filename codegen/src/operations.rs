@@ -261,11 +261,29 @@ impl<'a> Generator<'a> {
         let mut route_args = Vec::new();
         let mut trait_args = Vec::new();
         let mut call_args = Vec::new();
-        if let Some(scheme) = self.security_of(op, &format!("{ptr}/security"))? {
+        let secured = self.security_of(op, &format!("{ptr}/security"))?;
+        if let Some(scheme) = &secured {
             route_args.push(quote!(auth: #scheme));
             let principal = runtime::principal();
             trait_args.push(quote!(principal: #principal));
             call_args.push(quote!(auth.0));
+        }
+        // An unauthenticated operation that still acts for a seller (the event stream, whose
+        // browser clients name it in the query) receives the request's resolved caller.
+        match (op.extensions.get("x-caller"), &secured) {
+            (None, _) => {}
+            (Some(serde_json::Value::Bool(true)), None) => {
+                let caller = runtime::caller();
+                route_args.push(quote!(caller: ::poem::web::Data<&#caller>));
+                trait_args.push(quote!(caller: #caller));
+                call_args.push(quote!(::std::clone::Clone::clone(caller.0)));
+            }
+            _ => {
+                return err(
+                    &format!("{ptr}/x-caller"),
+                    "x-caller: true is for operations with `security: []`; a secured operation's handler gets its Principal",
+                )
+            }
         }
         let mut arg_names = BTreeSet::new();
         for (i, p) in op.parameters.iter().enumerate() {

@@ -31,6 +31,11 @@ pub fn principal() -> TokenStream {
     quote!(crate::api::security::Principal)
 }
 
+/// The seller a request names, resolved once per request, for `x-caller` operations.
+pub fn caller() -> TokenStream {
+    quote!(crate::api::caller::Caller)
+}
+
 /// The checker function of the security scheme `scheme`, as poem-openapi's `checker` names it.
 pub fn security_checker(scheme: &str) -> String {
     format!("crate::api::security::{}", scheme.to_snake_case())

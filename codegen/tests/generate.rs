@@ -335,3 +335,16 @@ refuses!(
     "/components/schemas/Item/properties/tags/items",
     "move the item to components/schemas"
 );
+
+refuses!(
+    the_caller_on_a_secured_operation,
+    spec(
+        &get_items("").replace(
+            "      summary: List items\n",
+            "      summary: List items\n      x-caller: true\n"
+        ),
+        ITEM
+    ),
+    "/paths/~1items/get/x-caller",
+    "security: []"
+);

@@ -9,29 +9,17 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::{
     api::{
+        caller::Caller,
         error::{codes, Problem},
         generated::{EventsHandlers, SubscribeToEventsResponse},
-        security::parse_seller,
         sse::SseBody,
         Api,
     },
-    domain::SellerId,
     service::{
         events::EventType,
         notifications::{Frame, StreamError},
     },
 };
-
-fn seller(header: Option<String>, query: Option<String>) -> Result<SellerId, Problem> {
-    match header.or(query) {
-        Some(raw) => parse_seller(&raw),
-        None => Err(Problem::new(
-            StatusCode::UNAUTHORIZED,
-            codes::MISSING_SELLER_ID,
-            "X-Seller-Id header (or sellerId query parameter) required",
-        )),
-    }
-}
 
 fn last_event_id(raw: Option<String>) -> Result<Option<i64>, Problem> {
     raw.map(|v| {
@@ -106,13 +94,15 @@ fn frames(frame: Frame, seller: &str, retry_ms: u64) -> Vec<Event> {
 impl EventsHandlers for Api {
     async fn subscribe_to_events(
         &self,
-        x_seller_id: Option<String>,
-        seller_id: Option<String>,
+        caller: Caller,
+        // The seller they name is in `caller`, resolved once for the request.
+        _x_seller_id: Option<String>,
+        _seller_id: Option<String>,
         last_event_id_header: Option<String>,
         last_event_id_query: Option<String>,
         types_filter: Option<String>,
     ) -> Result<SubscribeToEventsResponse, Problem> {
-        let seller = seller(x_seller_id, seller_id)?;
+        let seller = caller.require()?;
         let resume = last_event_id(last_event_id_header.or(last_event_id_query))?;
         let types = types(types_filter)?;
         let config = &self.state.config;

@@ -1,6 +1,7 @@
 //! The HTTP layer: the surface generated from `api/openapi.yaml`, the hand-written handlers
 //! that implement it, and the middleware that turns every error into problem+json.
 
+pub mod caller;
 pub mod contract;
 pub mod cors;
 pub mod csv_body;
@@ -102,7 +103,8 @@ pub fn app(state: AppState) -> impl Endpoint {
     let service = generated::service(Api { state });
     // Innermost first: CORS answers preflights before the limiter and the seller check, and
     // adds its headers to every answer inside it (head limits included, so browsers can read
-    // them); the query rule runs before anything reads the query.
+    // them); the query rule runs before anything reads the query, and the caller is resolved
+    // once, before the limiter and everything inside it read it.
     Route::new()
         .at("/api/openapi.json", contract)
         .at("/metrics", metrics)
@@ -110,6 +112,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         .nest("/", service)
         .with(problem_layer::ProblemLayer::new(json_limit))
         .with(limits)
+        .with(caller::ResolveCaller)
         .with(query::QueryRule)
         .with(head)
         .with(cors::Cors::new(origins))

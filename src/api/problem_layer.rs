@@ -19,10 +19,10 @@ use serde_json::{json, Value};
 
 use crate::{
     api::{
+        caller::Caller,
         error::{codes, Problem, PROBLEM_JSON},
         generated, query_param, request_context, route_of,
     },
-    domain::SellerId,
     validation,
 };
 
@@ -61,17 +61,11 @@ struct Seen {
     /// The problem+json `instance` of this request.
     instance: String,
     /// Whether `X-Seller-Id` was sent at all (poem-openapi reports an unreadable one as missing).
-    has_seller_header: bool,
+    /// Who the request acts for, as resolved once for it.
+    caller: Caller,
 }
 
 /// The seller header, when it is present and well-formed.
-fn valid_seller(req: &Request) -> bool {
-    req.headers()
-        .get("x-seller-id")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| SellerId::parse(v).is_ok())
-}
-
 fn is_json(req: &Request) -> bool {
     req.headers()
         .get(header::CONTENT_TYPE)
@@ -133,14 +127,14 @@ impl<E: Endpoint> Endpoint for ProblemEndpoint<E> {
             query: req.uri().query().map(str::to_string),
             body: None,
             instance: request_context::instance(&req),
-            has_seller_header: req.headers().contains_key("x-seller-id"),
+            caller: Caller::of_request(&req).clone(),
         };
         match self.buffer(&mut req).await {
             Ok(body) => seen.body = body,
             Err(problem) => return Ok(render(problem, &seen.instance)),
         }
         // Identity comes first: an unauthenticated request gets its 401 from the routing.
-        if valid_seller(&req) {
+        if seen.caller.seller().is_some() {
             if let Some(problem) = seen.body.as_deref().and_then(|b| precheck(&seen, b)) {
                 return Ok(render(problem, &seen.instance));
             }
@@ -226,17 +220,11 @@ fn to_problem(err: poem::Error, seen: &Seen) -> Problem {
         );
     }
     if err.is::<AuthorizationError>() {
-        return match seen.has_seller_header {
-            true => Problem::new(
-                StatusCode::UNAUTHORIZED,
-                codes::INVALID_SELLER_ID,
-                "Invalid seller identifier: not visible ASCII",
-            ),
-            false => Problem::new(
-                StatusCode::UNAUTHORIZED,
-                codes::MISSING_SELLER_ID,
-                "X-Seller-Id header required",
-            ),
+        // poem-openapi found no usable X-Seller-Id: the caller says whether it was missing or
+        // malformed.
+        return match seen.caller.require() {
+            Err(problem) => problem,
+            Ok(_) => Problem::internal(),
         };
     }
     if let Some(e) = err.downcast_ref::<ContentTypeError>() {

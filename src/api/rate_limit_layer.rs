@@ -17,10 +17,10 @@ use serde_json::json;
 
 use crate::{
     api::{
+        caller::Caller,
         error::{codes, Problem},
-        generated, query_param, request_context, route_of,
+        generated, request_context, route_of,
     },
-    domain::SellerId,
     infra::rate_limit::{rate_limit_headers, Decision, Policy, PolicyClass, RateLimits},
 };
 
@@ -57,15 +57,7 @@ impl RateLimits {
         if !path.starts_with("/api/") || path == "/api/openapi.json" {
             return None;
         }
-        // Browsers' EventSource cannot set headers: the event stream also takes `sellerId`.
-        let from_query = || query_param(req.uri().query(), "sellerId");
-        let seller = req
-            .headers()
-            .get("x-seller-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-            .or_else(|| (path == "/api/events/stream").then(from_query).flatten())
-            .and_then(|v| SellerId::parse(&v).ok());
+        let seller = Caller::of_request(req).seller();
         let Some(seller) = seller else {
             let client = req
                 .remote_addr()

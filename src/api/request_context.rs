@@ -15,7 +15,6 @@ use tracing::Instrument;
 
 use crate::{
     api::{error::Problem, route_of},
-    domain::SellerId,
     metrics::Metrics,
 };
 
@@ -89,19 +88,13 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
         req.extensions_mut().insert(RequestId(id.clone()));
         let method = req.method().clone();
         let route = route_label(&method, req.uri().path());
-        let seller = req
-            .headers()
-            .get("x-seller-id")
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| SellerId::parse(v).is_ok())
-            .unwrap_or("-")
-            .to_string();
         let span = tracing::info_span!(
             "request",
             request_id = %id,
             method = %method,
             route,
-            seller_id = %seller,
+            // Recorded by `caller::ResolveCaller` once the seller is known.
+            seller_id = tracing::field::Empty,
             status = tracing::field::Empty,
             latency_ms = tracing::field::Empty,
         );

@@ -3,27 +3,14 @@
 use poem::Request;
 use poem_openapi::auth::ApiKey;
 
-use crate::{
-    api::error::{codes, Problem},
-    domain::SellerId,
-};
+use crate::{api::caller::Caller, domain::SellerId};
 
 /// What an authenticated operation receives: the calling seller.
 pub type Principal = SellerId;
 
-/// A seller id from a header or query value, or the 401 `INVALID_SELLER_ID` problem.
-pub fn parse_seller(raw: &str) -> Result<SellerId, Problem> {
-    SellerId::parse(raw).map_err(|e| {
-        Problem::new(
-            poem::http::StatusCode::UNAUTHORIZED,
-            codes::INVALID_SELLER_ID,
-            format!("Invalid seller identifier: {e}"),
-        )
-    })
-}
-
-/// Checks `X-Seller-Id`. A missing header never reaches here: poem-openapi rejects it first
-/// and the problem layer names it `MISSING_SELLER_ID`.
-pub async fn seller_id_header(_req: &Request, key: ApiKey) -> poem::Result<Principal> {
-    parse_seller(&key.key).map_err(poem::Error::from)
+/// The seller `X-Seller-Id` names, as resolved once for the request (the key itself is the same
+/// header). A missing header never reaches here: poem-openapi rejects it first and the problem
+/// layer names it `MISSING_SELLER_ID`.
+pub async fn seller_id_header(req: &Request, _key: ApiKey) -> poem::Result<Principal> {
+    Caller::of_request(req).require().map_err(poem::Error::from)
 }

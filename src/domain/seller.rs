@@ -12,6 +12,9 @@ pub enum SellerIdError {
     TooLong,
     #[error("seller id must match ^seller-[a-zA-Z0-9]+$")]
     Malformed,
+    /// A header value with bytes that are not visible ASCII.
+    #[error("not visible ASCII")]
+    NotVisibleAscii,
 }
 
 impl SellerId {
