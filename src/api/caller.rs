@@ -2,13 +2,15 @@
 //!
 //! `X-Seller-Id` names the seller; on the event stream, which browsers open with an
 //! `EventSource` that cannot set headers, the `sellerId` query parameter may name it instead.
-//! [`ResolveCaller`] reads it once per request, before anything needs it, and leaves the
+//! [`resolve`] reads it once per request, before anything needs it, and leaves the
 //! [`Caller`] in the request's extensions: the rate limiter keys on it, the problem renderer
 //! tells a missing seller from a malformed one by it, the security checker turns it into the
 //! handler's `Principal`, the stream's handler receives it, and the request's log span records
 //! it.
 
-use poem::{http::StatusCode, Endpoint, IntoResponse, Middleware, Request, Response};
+use std::sync::Arc;
+
+use poem::{http::StatusCode, Endpoint, IntoResponse, Request, Response};
 
 use crate::{
     api::{
@@ -51,7 +53,7 @@ impl Caller {
         }
     }
 
-    /// The request's caller, as [`ResolveCaller`] left it.
+    /// The request's caller, as [`resolve`] left it.
     pub fn of_request(req: &Request) -> &Self {
         req.extensions()
             .get::<Self>()
@@ -86,32 +88,14 @@ impl Caller {
     }
 }
 
-/// Resolves every request's [`Caller`] once; see the module docs.
-pub struct ResolveCaller;
-
-impl<E: Endpoint> Middleware<E> for ResolveCaller {
-    type Output = ResolveCallerEndpoint<E>;
-
-    fn transform(&self, inner: E) -> Self::Output {
-        ResolveCallerEndpoint { inner }
+/// Resolves `req`'s [`Caller`] once, then passes it on (`EndpointExt::around`).
+pub async fn resolve<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<Response> {
+    let caller = Caller::of(&req);
+    if let Some(seller) = caller.seller() {
+        tracing::Span::current().record("seller_id", seller.as_str());
     }
-}
-
-pub struct ResolveCallerEndpoint<E> {
-    inner: E,
-}
-
-impl<E: Endpoint> Endpoint for ResolveCallerEndpoint<E> {
-    type Output = Response;
-
-    async fn call(&self, mut req: Request) -> poem::Result<Response> {
-        let caller = Caller::of(&req);
-        if let Some(seller) = caller.seller() {
-            tracing::Span::current().record("seller_id", seller.as_str());
-        }
-        req.extensions_mut().insert(caller);
-        Ok(self.inner.call(req).await?.into_response())
-    }
+    req.extensions_mut().insert(caller);
+    Ok(next.call(req).await?.into_response())
 }
 
 #[cfg(test)]

@@ -112,11 +112,11 @@ pub fn app(state: AppState) -> impl Endpoint {
         .nest("/", service)
         .with(problem_layer::ProblemLayer::new(json_limit))
         .with(limits)
-        .with(caller::ResolveCaller)
-        .with(query::QueryRule)
+        .around(caller::resolve)
+        .around(query::apply)
         .with(head)
         .with(cors::Cors::new(origins))
-        .with(unread_body::CloseUnread)
+        .around(unread_body::close_unread)
         .with(context)
         // A panic is a bug: answer 500 problem+json rather than dropping the connection.
         .with(CatchPanic::new().with_handler(|_| {

@@ -10,46 +10,30 @@
 //! The rule rewrites the request's query before anything else reads it, so the rate limiter,
 //! the problem renderer and the generated extractors all see the same parameters.
 
+use std::sync::Arc;
+
 use poem::{
     http::{uri::PathAndQuery, Uri},
-    Endpoint, IntoResponse, Middleware, Request, Response,
+    Endpoint, IntoResponse, Request, Response,
 };
 use serde_json::json;
 
 use crate::api::{error::Problem, generated, request_context, route_of};
 
-/// The query rule as middleware; see the module docs.
-pub struct QueryRule;
-
-impl<E: Endpoint> Middleware<E> for QueryRule {
-    type Output = QueryRuleEndpoint<E>;
-
-    fn transform(&self, inner: E) -> Self::Output {
-        QueryRuleEndpoint { inner }
-    }
-}
-
-pub struct QueryRuleEndpoint<E> {
-    inner: E,
-}
-
-impl<E: Endpoint> Endpoint for QueryRuleEndpoint<E> {
-    type Output = Response;
-
-    async fn call(&self, mut req: Request) -> poem::Result<Response> {
-        if let Some(query) = req.uri().query() {
-            let declared = declared(req.method().as_str(), req.uri().path());
-            match without_empty_values(query, &declared) {
-                Ok(Some(kept)) => {
-                    let uri = with_query(req.uri(), &kept);
-                    *req.uri_mut() = uri;
-                }
-                Ok(None) => {}
-                Err(problem) => return Ok(request_context::answer(&req, problem)),
+/// Applies the query rule to `req`, then passes it on (`EndpointExt::around`).
+pub async fn apply<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<Response> {
+    if let Some(query) = req.uri().query() {
+        let declared = declared(req.method().as_str(), req.uri().path());
+        match without_empty_values(query, &declared) {
+            Ok(Some(kept)) => {
+                let uri = with_query(req.uri(), &kept);
+                *req.uri_mut() = uri;
             }
+            Ok(None) => {}
+            Err(problem) => return Ok(request_context::answer(&req, problem)),
         }
-        Ok(self.inner.call(req).await?.into_response())
     }
+    Ok(next.call(req).await?.into_response())
 }
 
 /// The query parameters the spec declares for `method` on `path`.

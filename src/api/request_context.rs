@@ -93,7 +93,7 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
             request_id = %id,
             method = %method,
             route,
-            // Recorded by `caller::ResolveCaller` once the seller is known.
+            // Recorded by `caller::resolve` once the seller is known.
             seller_id = tracing::field::Empty,
             status = tracing::field::Empty,
             latency_ms = tracing::field::Empty,

@@ -17,22 +17,8 @@ use std::{
 use futures::Stream;
 use poem::{
     http::{header, HeaderValue},
-    Body, Endpoint, IntoResponse, Middleware, Request, Response,
+    Body, Endpoint, IntoResponse, Request, Response,
 };
-
-pub struct CloseUnread;
-
-impl<E: Endpoint> Middleware<E> for CloseUnread {
-    type Output = CloseUnreadEndpoint<E>;
-
-    fn transform(&self, inner: E) -> Self::Output {
-        CloseUnreadEndpoint { inner }
-    }
-}
-
-pub struct CloseUnreadEndpoint<E> {
-    inner: E,
-}
 
 /// A body stream that records when it has been read to its end.
 struct Watched<S> {
@@ -60,27 +46,25 @@ fn has_body(req: &Request) -> bool {
             .is_some_and(|v| v.as_bytes() != b"0")
 }
 
-impl<E: Endpoint> Endpoint for CloseUnreadEndpoint<E> {
-    type Output = Response;
-
-    async fn call(&self, mut req: Request) -> poem::Result<Response> {
-        if !has_body(&req) {
-            return Ok(self.inner.call(req).await?.into_response());
-        }
-        let ended = Arc::new(AtomicBool::new(false));
-        let body = Watched {
-            inner: req.take_body().into_bytes_stream(),
-            ended: ended.clone(),
-        };
-        req.set_body(Body::from_bytes_stream(body));
-        let mut resp = match self.inner.call(req).await {
-            Ok(resp) => resp.into_response(),
-            Err(err) => err.into_response(),
-        };
-        if !ended.load(Ordering::Acquire) {
-            resp.headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        }
-        Ok(resp)
+/// Passes `req` on and marks the response `Connection: close` when its body was not read to
+/// the end (`EndpointExt::around`).
+pub async fn close_unread<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<Response> {
+    if !has_body(&req) {
+        return Ok(next.call(req).await?.into_response());
     }
+    let ended = Arc::new(AtomicBool::new(false));
+    let body = Watched {
+        inner: req.take_body().into_bytes_stream(),
+        ended: ended.clone(),
+    };
+    req.set_body(Body::from_bytes_stream(body));
+    let mut resp = match next.call(req).await {
+        Ok(resp) => resp.into_response(),
+        Err(err) => err.into_response(),
+    };
+    if !ended.load(Ordering::Acquire) {
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    Ok(resp)
 }
