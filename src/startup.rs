@@ -11,10 +11,7 @@ use poem::{
 use sea_orm::DbErr;
 use tokio_util::sync::CancellationToken;
 
-use crate::{
-    api, config::Config, connection_limit::Limited, repository, service::relay::Relay,
-    state::AppState,
-};
+use crate::{api, config::Config, connection_limit::Limited, repository, state::AppState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -109,17 +106,10 @@ impl Application {
         let token = self.state.shutdown.clone();
         let pruner = tokio::spawn(prune(self.state.clone(), token.clone()));
         let importer = tokio::spawn(self.state.imports.worker().run(token.clone()));
-        let relay = self.state.kafka.clone().map(|publisher| {
-            let relay = Relay {
-                db: self.state.db.clone(),
-                publisher,
-                wake: self.state.relay_wake.clone(),
-                batch_size: self.state.config.outbox_batch_size,
-                sweep: Duration::from_millis(self.state.config.outbox_sweep_ms),
-                metrics: self.state.metrics.clone(),
-            };
-            tokio::spawn(relay.run(token.clone()))
-        });
+        let relay = self
+            .state
+            .relay()
+            .map(|relay| tokio::spawn(relay.run(token.clone())));
         let timeout = self.state.config.shutdown_timeout();
         let app = api::app(self.state.clone());
         let delay = Duration::from_secs(self.state.config.shutdown_delay_secs);

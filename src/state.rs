@@ -21,6 +21,7 @@ use crate::{
         import::{self, ImportService},
         notifications::{self, Streams},
         products::ProductService,
+        relay::Relay,
         write::{Announcer, Writer},
     },
 };
@@ -211,6 +212,19 @@ impl AppState {
             shutdown,
             health,
             metrics,
+        })
+    }
+
+    /// The outbox relay to Kafka, when Kafka is configured.
+    pub fn relay(&self) -> Option<Relay> {
+        let publisher = self.kafka.clone()?;
+        Some(Relay {
+            db: self.db.clone(),
+            publisher,
+            wake: self.relay_wake.clone(),
+            batch_size: self.config.outbox_batch_size,
+            sweep: Duration::from_millis(self.config.outbox_sweep_ms),
+            metrics: self.metrics.clone(),
         })
     }
 }

@@ -21,10 +21,7 @@ use crate::{
     },
     domain::{Filter, SortKey},
     entity::product::Model,
-    service::{
-        export,
-        products::{Adjustment, ListQuery, NewProduct, ProductPatch},
-    },
+    service::products::{Adjustment, ListQuery, NewProduct, ProductPatch},
 };
 
 /// Absent keeps a field, `null` clears it.
@@ -92,7 +89,7 @@ impl ProductsHandlers for Api {
     ) -> Result<ExportProductsResponse, Problem> {
         let disposition = format!("attachment; filename=\"products-{seller}.csv\"");
         let filter = filter(category, min_quantity, max_quantity, q, sku);
-        let rows = export::stream(self.state.db.clone(), seller, filter);
+        let rows = self.state.products.export(seller, filter);
         Ok(ExportProductsResponse::Ok(CsvBody::new(rows), disposition))
     }
 

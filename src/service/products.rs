@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+use futures::stream::BoxStream;
 use sea_orm::{DatabaseConnection, DbErr, Order};
 use serde::Serialize;
 
@@ -179,6 +181,15 @@ impl ProductService {
             writer,
             low_stock_threshold,
         }
+    }
+
+    /// The seller's live products matching `filter` as CSV, oldest first, streamed in chunks.
+    pub fn export(
+        &self,
+        seller: SellerId,
+        filter: Filter,
+    ) -> BoxStream<'static, std::io::Result<Bytes>> {
+        super::export::stream(self.db.clone(), seller, filter)
     }
 
     fn events(&self) -> Events {
