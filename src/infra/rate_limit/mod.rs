@@ -22,7 +22,10 @@
 //! either in [`FailSafe`] to decide what happens when the backend is
 //! unavailable.
 
+mod decision;
+mod fail_safe;
 mod memory;
+mod policy;
 mod redis;
 
 use std::future::Future;
@@ -32,15 +35,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use poem::http::HeaderValue;
 
+pub use self::decision::{rate_limit_headers, Decision};
+pub use self::fail_safe::{FailSafe, FailureMode};
 pub use self::memory::MemoryRateLimiter;
+pub use self::policy::{Policy, PolicyClass};
 pub use self::redis::{RedisRateLimiter, RedisRateLimiterConfig};
 
 const MICROS_PER_SEC: u64 = 1_000_000;
-/// Windows shorter than this cannot be expressed as a Redis key TTL.
-const MIN_WINDOW: Duration = Duration::from_millis(1);
-/// Longer windows are quotas rather than rate limits; the bound also keeps
-/// the per-key log small and the microsecond arithmetic far from overflow.
-const MAX_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Errors from a rate-limiter backend or from building a [`Policy`].
 #[derive(Debug, Clone, thiserror::Error)]
@@ -61,230 +62,6 @@ pub enum LimiterError {
     Stopped,
 }
 
-/// Which bucket a request counts against. Each class has its own log per key,
-/// so bulk traffic does not consume the standard allowance and vice versa.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PolicyClass {
-    Standard,
-    Bulk,
-    Anonymous,
-}
-
-impl PolicyClass {
-    /// Stable name used in Redis keys and in the `RateLimit*` headers.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Standard => "standard",
-            Self::Bulk => "bulk",
-            Self::Anonymous => "anonymous",
-        }
-    }
-}
-
-impl std::fmt::Display for PolicyClass {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// `limit` requests per rolling `window`. Fields are private so that every
-/// policy a backend sees has been validated (limit >= 1, 1 ms <= window <= 1 day).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Policy {
-    class: PolicyClass,
-    limit: u32,
-    window: Duration,
-}
-
-impl Policy {
-    /// Default standard policy: 100 requests per second.
-    pub const fn standard() -> Self {
-        Self {
-            class: PolicyClass::Standard,
-            limit: crate::config::defaults::rate_limit_standard(),
-            window: Duration::from_secs(1),
-        }
-    }
-
-    /// Default bulk policy: 5 requests per minute.
-    pub const fn bulk() -> Self {
-        Self {
-            class: PolicyClass::Bulk,
-            limit: crate::config::defaults::rate_limit_bulk(),
-            window: Duration::from_secs(60),
-        }
-    }
-
-    pub fn new(class: PolicyClass, limit: u32, window: Duration) -> Result<Self, LimiterError> {
-        if limit == 0 {
-            return Err(LimiterError::InvalidPolicy("limit must be at least 1"));
-        }
-        if window < MIN_WINDOW {
-            return Err(LimiterError::InvalidPolicy("window must be at least 1 ms"));
-        }
-        if window > MAX_WINDOW {
-            return Err(LimiterError::InvalidPolicy("window must be at most 24 h"));
-        }
-        Ok(Self {
-            class,
-            limit,
-            window,
-        })
-    }
-
-    pub const fn class(&self) -> PolicyClass {
-        self.class
-    }
-
-    pub const fn name(&self) -> &'static str {
-        self.class.as_str()
-    }
-
-    pub const fn limit(&self) -> u32 {
-        self.limit
-    }
-
-    pub const fn window(&self) -> Duration {
-        self.window
-    }
-
-    /// Window in microseconds, the unit of both logs. Bounded by `MAX_WINDOW`,
-    /// so the conversion cannot truncate.
-    fn window_micros(&self) -> u64 {
-        u64::try_from(self.window.as_micros()).unwrap_or(u64::MAX)
-    }
-
-    /// Window in whole seconds, rounded up (header `w` is in seconds; a
-    /// 300 ms test window is reported as 1).
-    pub fn window_secs(&self) -> u64 {
-        ceil_div(self.window_micros(), MICROS_PER_SEC)
-    }
-}
-
-/// The outcome of one check, with everything needed to render headers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decision {
-    pub allowed: bool,
-    pub limit: u32,
-    /// Requests still admissible in the current rolling window after this one.
-    pub remaining: u32,
-    /// Unix time (seconds, rounded up) at which `remaining` next increases;
-    /// see the module docs. Never "now + window" unless that is the truth.
-    pub reset_at: u64,
-    /// Seconds (rounded up) from the decision to `reset_at`, measured on the
-    /// backend's clock so it is not skewed by this host's clock.
-    pub reset_after_secs: u64,
-    /// Only on rejection: whole seconds until a retry can succeed, at least 1.
-    pub retry_after_secs: Option<u64>,
-    pub policy: PolicyClass,
-    pub window_secs: u64,
-    /// True when the backend failed and [`FailSafe`] made the decision.
-    pub degraded: bool,
-}
-
-impl Decision {
-    /// Builds a decision from the log state; shared by both backends so they
-    /// produce identical values. `now_epoch_us` is the clock of whoever owns
-    /// the log; `reset_after_us` is how long until `remaining` increases.
-    fn from_log(
-        policy: &Policy,
-        allowed: bool,
-        remaining: u32,
-        now_epoch_us: u64,
-        reset_after_us: u64,
-    ) -> Self {
-        let reset_after_secs = ceil_div(reset_after_us, MICROS_PER_SEC);
-        Self {
-            allowed,
-            limit: policy.limit,
-            remaining,
-            reset_at: ceil_div(now_epoch_us.saturating_add(reset_after_us), MICROS_PER_SEC),
-            reset_after_secs,
-            retry_after_secs: (!allowed).then_some(reset_after_secs.max(1)),
-            policy: policy.class,
-            window_secs: policy.window_secs(),
-            degraded: false,
-        }
-    }
-
-    /// Fail-open: admit, and claim the full allowance since nothing is known.
-    fn degraded_open(policy: &Policy) -> Self {
-        let now = ceil_div(epoch_micros(), MICROS_PER_SEC);
-        Self {
-            allowed: true,
-            limit: policy.limit,
-            remaining: policy.limit,
-            reset_at: now,
-            reset_after_secs: 0,
-            retry_after_secs: None,
-            policy: policy.class,
-            window_secs: policy.window_secs(),
-            degraded: true,
-        }
-    }
-
-    /// Fail-closed: reject and ask the client to come back in a second, by
-    /// which time the backend may be back.
-    fn degraded_closed(policy: &Policy) -> Self {
-        let now = ceil_div(epoch_micros(), MICROS_PER_SEC);
-        Self {
-            allowed: false,
-            limit: policy.limit,
-            remaining: 0,
-            reset_at: now.saturating_add(1),
-            reset_after_secs: 1,
-            retry_after_secs: Some(1),
-            policy: policy.class,
-            window_secs: policy.window_secs(),
-            degraded: true,
-        }
-    }
-}
-
-/// Header name/value pairs for a decision.
-///
-/// Names are lowercase so they can go straight into
-/// `http::HeaderName::from_static` (which rejects uppercase); HTTP header
-/// names are case-insensitive, so `x-ratelimit-limit` is `X-RateLimit-Limit`.
-/// `RateLimit-Policy` / `RateLimit` follow the IETF httpapi-ratelimit-headers
-/// draft (`q` quota, `w` window secs, `r` remaining, `t` secs until reset).
-/// `retry-after` is included only for rejections.
-pub fn rate_limit_headers(decision: &Decision) -> Vec<(&'static str, HeaderValue)> {
-    // Numbers convert without a string or a validation pass: this runs on every request.
-    let name = decision.policy.as_str();
-    let mut headers = vec![
-        ("x-ratelimit-limit", HeaderValue::from(decision.limit)),
-        (
-            "x-ratelimit-remaining",
-            HeaderValue::from(decision.remaining),
-        ),
-        ("x-ratelimit-reset", HeaderValue::from(decision.reset_at)),
-    ];
-    let structured = [
-        (
-            "ratelimit-policy",
-            format!("\"{name}\";q={};w={}", decision.limit, decision.window_secs),
-        ),
-        (
-            "ratelimit",
-            format!(
-                "\"{name}\";r={};t={}",
-                decision.remaining, decision.reset_after_secs
-            ),
-        ),
-    ];
-    // Policy names and numbers are visible ASCII, so every value converts.
-    headers.extend(
-        structured
-            .into_iter()
-            .filter_map(|(header, value)| Some((header, HeaderValue::try_from(value).ok()?))),
-    );
-    if let Some(retry_after) = decision.retry_after_secs {
-        headers.push(("retry-after", HeaderValue::from(retry_after)));
-    }
-    headers
-}
-
 /// A rate limiter backend. Futures are `Send` so the check can run inside
 /// poem handlers and spawned tokio tasks.
 pub trait RateLimiter: Send + Sync {
@@ -295,111 +72,6 @@ pub trait RateLimiter: Send + Sync {
         key: &str,
         policy: &Policy,
     ) -> impl Future<Output = Result<Decision, LimiterError>> + Send;
-}
-
-/// What to do when the backend cannot answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureMode {
-    /// Admit everything: an outage of Redis must not take the API down.
-    Open,
-    /// Reject everything: for endpoints where overload is worse than downtime.
-    Closed,
-}
-
-/// Wraps a backend so that backend errors become degraded decisions instead
-/// of errors. There is no circuit breaker: every check still tries the
-/// backend, so recovery is noticed on the first request that succeeds.
-pub struct FailSafe<L> {
-    inner: L,
-    mode: FailureMode,
-    degraded: AtomicBool,
-    warn_interval: Duration,
-    /// When the last warning was logged; one outage hit by thousands of
-    /// requests per second must not flood the logs.
-    last_warning: Mutex<Option<Instant>>,
-    /// Failures since the last warning, reported with the next one.
-    suppressed: AtomicU64,
-}
-
-impl<L: RateLimiter> FailSafe<L> {
-    pub const DEFAULT_WARN_INTERVAL: Duration = Duration::from_secs(30);
-
-    pub fn new(inner: L, mode: FailureMode) -> Self {
-        Self {
-            inner,
-            mode,
-            degraded: AtomicBool::new(false),
-            warn_interval: Self::DEFAULT_WARN_INTERVAL,
-            last_warning: Mutex::new(None),
-            suppressed: AtomicU64::new(0),
-        }
-    }
-
-    /// Minimum time between two "backend unavailable" warnings.
-    pub fn with_warn_interval(mut self, interval: Duration) -> Self {
-        self.warn_interval = interval;
-        self
-    }
-
-    /// True while the most recent backend call failed. Meant for readiness
-    /// probes; it clears by itself on the next successful check.
-    pub fn is_degraded(&self) -> bool {
-        self.degraded.load(Ordering::Acquire)
-    }
-
-    pub fn mode(&self) -> FailureMode {
-        self.mode
-    }
-
-    pub fn inner(&self) -> &L {
-        &self.inner
-    }
-
-    /// Like [`RateLimiter::check`] but infallible: backend errors are turned
-    /// into a degraded decision according to the failure mode.
-    pub async fn decide(&self, key: &str, policy: &Policy) -> Decision {
-        match self.inner.check(key, policy).await {
-            Ok(decision) => {
-                if self.degraded.swap(false, Ordering::AcqRel) {
-                    tracing::info!(policy = policy.name(), "rate limiter backend recovered");
-                }
-                decision
-            }
-            Err(error) => {
-                self.degraded.store(true, Ordering::Release);
-                self.warn_throttled(&error);
-                match self.mode {
-                    FailureMode::Open => Decision::degraded_open(policy),
-                    FailureMode::Closed => Decision::degraded_closed(policy),
-                }
-            }
-        }
-    }
-
-    fn warn_throttled(&self, error: &LimiterError) {
-        let now = Instant::now();
-        let mut last = lock(&self.last_warning);
-        let due = last.is_none_or(|at| now.duration_since(at) >= self.warn_interval);
-        if due {
-            *last = Some(now);
-            let suppressed = self.suppressed.swap(0, Ordering::Relaxed);
-            tracing::warn!(
-                %error,
-                mode = ?self.mode,
-                suppressed,
-                "rate limiter backend unavailable; deciding without it"
-            );
-        } else {
-            self.suppressed.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
-
-impl<L: RateLimiter> RateLimiter for FailSafe<L> {
-    /// Never returns `Err`; see [`FailSafe::decide`].
-    async fn check(&self, key: &str, policy: &Policy) -> Result<Decision, LimiterError> {
-        Ok(self.decide(key, policy).await)
-    }
 }
 
 /// Locks a std mutex, ignoring poisoning: the guarded data here is always left
