@@ -35,6 +35,7 @@ mod error;
 mod memory;
 mod notification;
 mod redis_bus;
+mod redis_subscriber;
 
 use std::future::Future;
 use std::sync::Arc;
