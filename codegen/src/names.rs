@@ -68,3 +68,28 @@ pub(crate) fn status_name(code: u16) -> String {
     }
     .to_string()
 }
+
+/// The item `r` is, or the component its `$ref` names (`#/components/<kind>s/<name>`, found
+/// with `lookup`), with the JSON pointer of where it is defined. A `$ref` to a `$ref` is refused.
+pub(crate) fn resolve_ref<'s, T>(
+    r: &'s ReferenceOr<T>,
+    kind: &str,
+    lookup: impl Fn(&str) -> Option<&'s ReferenceOr<T>>,
+    ptr: &str,
+) -> Result<(&'s T, String)> {
+    let reference = match r {
+        ReferenceOr::Item(item) => return Ok((item, ptr.to_string())),
+        ReferenceOr::Reference { reference } => reference,
+    };
+    let section = format!("#/components/{kind}s/");
+    let Some(name) = reference.strip_prefix(&section) else {
+        return err(
+            ptr,
+            format!("{kind} $refs must point into #/components/{kind}s"),
+        );
+    };
+    match lookup(name) {
+        Some(ReferenceOr::Item(item)) => Ok((item, format!("/components/{kind}s/{}", seg(name)))),
+        _ => err(ptr, format!("unknown or indirect {kind} `{reference}`")),
+    }
+}

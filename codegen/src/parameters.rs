@@ -8,31 +8,8 @@ impl<'a> Generator<'a> {
         p: &'a ReferenceOr<Parameter>,
         ptr: &str,
     ) -> Result<(&'a Parameter, String)> {
-        let spec = self.spec;
-        match p {
-            ReferenceOr::Item(p) => Ok((p, ptr.to_string())),
-            ReferenceOr::Reference { reference } => {
-                let name = reference
-                    .strip_prefix("#/components/parameters/")
-                    .ok_or(())
-                    .or_else(|()| {
-                        err(
-                            ptr,
-                            "parameter $refs must point into #/components/parameters",
-                        )
-                    })?;
-                let found = spec
-                    .components
-                    .as_ref()
-                    .and_then(|c| c.parameters.get(name));
-                match found {
-                    Some(ReferenceOr::Item(p)) => {
-                        Ok((p, format!("/components/parameters/{}", seg(name))))
-                    }
-                    _ => err(ptr, format!("unknown or indirect parameter `{reference}`")),
-                }
-            }
-        }
+        let components = self.spec.components.as_ref();
+        resolve_ref(p, "parameter", |name| components?.parameters.get(name), ptr)
     }
 
     /// Returns the route argument, the handler argument and the expression passing one to

@@ -179,24 +179,8 @@ impl<'a> Generator<'a> {
         r: &'a ReferenceOr<Response>,
         ptr: &str,
     ) -> Result<(&'a Response, String)> {
-        let spec = self.spec;
-        match r {
-            ReferenceOr::Item(r) => Ok((r, ptr.to_string())),
-            ReferenceOr::Reference { reference } => {
-                let name = reference
-                    .strip_prefix("#/components/responses/")
-                    .ok_or(())
-                    .or_else(|()| {
-                        err(ptr, "response $refs must point into #/components/responses")
-                    })?;
-                match spec.components.as_ref().and_then(|c| c.responses.get(name)) {
-                    Some(ReferenceOr::Item(r)) => {
-                        Ok((r, format!("/components/responses/{}", seg(name))))
-                    }
-                    _ => err(ptr, format!("unknown or indirect response `{reference}`")),
-                }
-            }
-        }
+        let components = self.spec.components.as_ref();
+        resolve_ref(r, "response", |name| components?.responses.get(name), ptr)
     }
 
     pub(crate) fn resolve_header(
@@ -204,22 +188,8 @@ impl<'a> Generator<'a> {
         h: &'a ReferenceOr<Header>,
         ptr: &str,
     ) -> Result<(&'a Header, String)> {
-        let spec = self.spec;
-        match h {
-            ReferenceOr::Item(h) => Ok((h, ptr.to_string())),
-            ReferenceOr::Reference { reference } => {
-                let name = reference
-                    .strip_prefix("#/components/headers/")
-                    .ok_or(())
-                    .or_else(|()| err(ptr, "header $refs must point into #/components/headers"))?;
-                match spec.components.as_ref().and_then(|c| c.headers.get(name)) {
-                    Some(ReferenceOr::Item(h)) => {
-                        Ok((h, format!("/components/headers/{}", seg(name))))
-                    }
-                    _ => err(ptr, format!("unknown or indirect header `{reference}`")),
-                }
-            }
-        }
+        let components = self.spec.components.as_ref();
+        resolve_ref(h, "header", |name| components?.headers.get(name), ptr)
     }
 
     /// `text/event-stream`: the schema is a `$ref` to the component describing one event
