@@ -19,8 +19,7 @@ use crate::{
         security::Principal,
         Api,
     },
-    domain::{Filter, SortKey},
-    entity::product::Model,
+    domain::{self, Filter, SortKey},
     service::products::{Adjustment, ListQuery, NewProduct, ProductPatch},
 };
 
@@ -33,14 +32,14 @@ fn patch<T, U: From<T>>(value: MaybeUndefined<T>) -> Option<Option<U>> {
     }
 }
 
-fn to_api(p: Model) -> Product {
+fn to_api(p: domain::Product) -> Product {
     Product {
         id: p.id,
         seller_id: p.seller_id,
         sku: nullable(p.sku),
         name: p.name,
         description: nullable(p.description),
-        price: Decimal::from_units(p.price_cents),
+        price: Decimal::from_units(p.price.cents()),
         // Writes keep quantities within int32.
         quantity: i32::try_from(p.quantity).unwrap_or(i32::MAX),
         category: p.category,

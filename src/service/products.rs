@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use crate::{
     coalesce::{self, Batch, Coalescer},
-    domain::{Filter, SellerId, SortKey},
-    entity::product::Model as Product,
+    domain::{Filter, Product, SellerId, SortKey},
+    entity::product::Model as Row,
     repository::{
         self, is_unique_violation,
         products::{Changes, NewRow, Start, MAX_QUANTITY},
@@ -141,7 +141,7 @@ struct Reads {
 
 impl Batch for Reads {
     type Input = (SellerId, i64);
-    type Output = Result<Option<Product>, Arc<DbErr>>;
+    type Output = Result<Option<Row>, Arc<DbErr>>;
 
     async fn run(&self, keys: &[(SellerId, i64)]) -> Vec<Self::Output> {
         match repository::products::find_each(&self.db, keys).await {
@@ -230,6 +230,7 @@ impl ProductService {
                 })
             })
             .await
+            .map(Product::from)
     }
 
     pub async fn get(&self, seller: &SellerId, id: i64) -> Result<Product, ProductError> {
@@ -237,6 +238,7 @@ impl ProductService {
             .call((seller.clone(), id))
             .await?
             .map_err(ProductError::Read)?
+            .map(Product::from)
             .ok_or(ProductError::NotFound(id))
     }
 
@@ -283,7 +285,7 @@ impl ProductService {
             _ => None,
         };
         Ok(Page {
-            items,
+            items: items.into_iter().map(Product::from).collect(),
             page,
             limit: query.limit,
             total,
@@ -329,6 +331,7 @@ impl ProductService {
                 })
             })
             .await
+            .map(Product::from)
     }
 
     pub async fn delete(
@@ -354,6 +357,7 @@ impl ProductService {
                 })
             })
             .await
+            .map(Product::from)
     }
 
     pub async fn adjust_quantity(
@@ -401,7 +405,7 @@ impl ProductService {
                         });
                     };
                     // The single UPDATE changed only the quantity: the row before it follows.
-                    let before = Product {
+                    let before = Row {
                         quantity: after.quantity - i64::from(delta),
                         version: after.version - 1,
                         ..after.clone()
@@ -416,6 +420,7 @@ impl ProductService {
                 })
             })
             .await
+            .map(Product::from)
     }
 }
 
@@ -425,7 +430,7 @@ async fn locked(
     seller: &SellerId,
     id: i64,
     precondition: Option<&Precondition>,
-) -> Result<Product, ProductError> {
+) -> Result<Row, ProductError> {
     let current = repository::products::find_for_update(txn, seller, id)
         .await?
         .ok_or(ProductError::NotFound(id))?;
