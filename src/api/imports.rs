@@ -17,26 +17,25 @@ use crate::{
         upload::{self, Upload},
         Api,
     },
-    domain::ImportStatus as State,
-    entity::{import::Model as Import, import_error::Model as StoredError},
-    service::import::{ErrorPolicy, Mode, Options},
+    domain::{ErrorPolicy, ImportReport, ImportStatus as State, Mode},
+    service::import::Options,
 };
 
-fn to_api(import: Import, errors: Vec<StoredError>) -> ImportStatus {
-    let status = match State::parse(&import.status) {
-        Some(State::Processing) => ImportStatusStatus::Processing,
-        Some(State::Completed) => ImportStatusStatus::Completed,
-        Some(State::Failed) => ImportStatusStatus::Failed,
-        Some(State::Cancelled) => ImportStatusStatus::Cancelled,
-        Some(State::Queued) | None => ImportStatusStatus::Queued,
+fn to_api(import: ImportReport) -> ImportStatus {
+    let status = match import.status {
+        State::Queued => ImportStatusStatus::Queued,
+        State::Processing => ImportStatusStatus::Processing,
+        State::Completed => ImportStatusStatus::Completed,
+        State::Failed => ImportStatusStatus::Failed,
+        State::Cancelled => ImportStatusStatus::Cancelled,
     };
-    let mode = match import.mode.as_str() {
-        "insert" => ImportStatusMode::Insert,
-        _ => ImportStatusMode::Upsert,
+    let mode = match import.mode {
+        Mode::Insert => ImportStatusMode::Insert,
+        Mode::Upsert => ImportStatusMode::Upsert,
     };
-    let error_policy = match import.error_policy.as_str() {
-        "abort" => ImportStatusErrorPolicy::Abort,
-        _ => ImportStatusErrorPolicy::SkipInvalid,
+    let error_policy = match import.error_policy {
+        ErrorPolicy::Abort => ImportStatusErrorPolicy::Abort,
+        ErrorPolicy::SkipInvalid => ImportStatusErrorPolicy::SkipInvalid,
     };
     ImportStatus {
         import_id: import.id,
@@ -50,8 +49,9 @@ fn to_api(import: Import, errors: Vec<StoredError>) -> ImportStatus {
         updated: import.updated,
         unchanged: import.unchanged,
         failed: import.failed,
-        warnings: serde_json::from_str(&import.warnings).unwrap_or_default(),
-        errors: errors
+        warnings: import.warnings,
+        errors: import
+            .errors
             .into_iter()
             .map(|e| ImportRowError {
                 row: e.row,
@@ -107,8 +107,8 @@ impl ImportsHandlers for Api {
         seller: Principal,
         import_id: String,
     ) -> Result<GetImportResponse, Problem> {
-        let (import, errors) = self.state.imports.get(&seller, &import_id).await?;
-        Ok(GetImportResponse::Ok(Json(to_api(import, errors))))
+        let import = self.state.imports.get(&seller, &import_id).await?;
+        Ok(GetImportResponse::Ok(Json(to_api(import))))
     }
 
     async fn cancel_import(
@@ -116,8 +116,8 @@ impl ImportsHandlers for Api {
         seller: Principal,
         import_id: String,
     ) -> Result<CancelImportResponse, Problem> {
-        let (import, errors) = self.state.imports.cancel(&seller, &import_id).await?;
-        Ok(CancelImportResponse::Ok(Json(to_api(import, errors))))
+        let import = self.state.imports.cancel(&seller, &import_id).await?;
+        Ok(CancelImportResponse::Ok(Json(to_api(import))))
     }
 
     async fn delete_import(

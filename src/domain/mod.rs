@@ -1,12 +1,14 @@
 //! Value types shared by every layer: who the seller is, money, a product, how products are
 //! listed, and where an import stands.
 
+mod import;
 mod import_status;
 mod money;
 mod product;
 mod product_query;
 mod seller;
 
+pub use import::{ErrorPolicy, ImportReport, Mode, RowErrorReport};
 pub use import_status::ImportStatus;
 pub use money::Money;
 pub use product::Product;

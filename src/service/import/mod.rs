@@ -19,8 +19,9 @@ use futures::{stream::BoxStream, StreamExt};
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
 use tokio::sync::Notify;
 
+pub use crate::domain::{ErrorPolicy, Mode};
 use crate::{
-    domain::SellerId,
+    domain::{ImportReport, ImportStatus, RowErrorReport, SellerId},
     entity::{import::Model as Import, import_error::Model as StoredError},
     metrics::Metrics,
     repository::{
@@ -89,36 +90,6 @@ impl From<csv_async::Error> for ImportError {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Upsert,
-    Insert,
-}
-
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Upsert => "upsert",
-            Self::Insert => "insert",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorPolicy {
-    SkipInvalid,
-    Abort,
-}
-
-impl ErrorPolicy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::SkipInvalid => "skip_invalid",
-            Self::Abort => "abort",
-        }
-    }
-}
-
 /// What the client asked for; `mode: None` picks upsert when the file has a `sku` column.
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
@@ -171,7 +142,7 @@ impl ImportService {
         seller: &SellerId,
         file: FileBytes,
         options: Options,
-    ) -> Result<Import, ImportError> {
+    ) -> Result<ImportReport, ImportError> {
         tokio::fs::create_dir_all(&self.settings.spool_dir).await?;
         let id = format!("import-{}", uuid::Uuid::new_v4().simple());
         let path = self.settings.spool_dir.join(format!("{id}.csv"));
@@ -183,7 +154,7 @@ impl ImportService {
                 }
             }
         }
-        accepted
+        accepted.map(|import| report(import, Vec::new()))
     }
 
     async fn queue(
@@ -237,25 +208,21 @@ impl ImportService {
     }
 
     /// The import and its first row errors.
-    pub async fn get(
-        &self,
-        seller: &SellerId,
-        id: &str,
-    ) -> Result<(Import, Vec<StoredError>), ImportError> {
-        let import = repository::imports::find(&self.db, seller, id)
-            .await?
-            .ok_or_else(|| ImportError::NotFound(id.to_string()))?;
+    pub async fn get(&self, seller: &SellerId, id: &str) -> Result<ImportReport, ImportError> {
+        let import = self.find(seller, id).await?;
         let errors = repository::imports::errors(&self.db, id, None, ERRORS_SHOWN).await?;
-        Ok((import, errors))
+        Ok(report(import, errors))
+    }
+
+    async fn find(&self, seller: &SellerId, id: &str) -> Result<Import, ImportError> {
+        repository::imports::find(&self.db, seller, id)
+            .await?
+            .ok_or_else(|| ImportError::NotFound(id.to_string()))
     }
 
     /// Cancels a queued import now, a running one after its current batch.
-    pub async fn cancel(
-        &self,
-        seller: &SellerId,
-        id: &str,
-    ) -> Result<(Import, Vec<StoredError>), ImportError> {
-        let (import, _) = self.get(seller, id).await?;
+    pub async fn cancel(&self, seller: &SellerId, id: &str) -> Result<ImportReport, ImportError> {
+        let import = self.find(seller, id).await?;
         match import.status.as_str() {
             COMPLETED | FAILED => {
                 return Err(ImportError::Finished {
@@ -354,5 +321,38 @@ impl ImportService {
             self.wake.clone(),
             self.metrics.clone(),
         )
+    }
+}
+
+/// The import as the services report it.
+fn report(import: Import, errors: Vec<StoredError>) -> ImportReport {
+    ImportReport {
+        status: ImportStatus::parse(&import.status).unwrap_or(ImportStatus::Queued),
+        mode: Mode::parse(&import.mode).unwrap_or(Mode::Upsert),
+        error_policy: ErrorPolicy::parse(&import.error_policy).unwrap_or(ErrorPolicy::SkipInvalid),
+        warnings: serde_json::from_str(&import.warnings).unwrap_or_default(),
+        errors: errors
+            .into_iter()
+            .map(|e| RowErrorReport {
+                row: e.row,
+                column: e.column,
+                value: e.value,
+                message: e.message,
+            })
+            .collect(),
+        id: import.id,
+        dry_run: import.dry_run,
+        total_rows: import.total_rows,
+        processed: import.processed,
+        created: import.created,
+        updated: import.updated,
+        unchanged: import.unchanged,
+        failed: import.failed,
+        failure: import.failure,
+        cancel_requested: import.cancel_requested,
+        created_at: import.created_at,
+        started_at: import.started_at,
+        finished_at: import.finished_at,
+        updated_at: import.updated_at,
     }
 }
