@@ -27,3 +27,23 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// A row as the services hand it out.
+impl From<Model> for crate::domain::Product {
+    fn from(row: Model) -> Self {
+        Self {
+            id: row.id,
+            seller_id: row.seller_id,
+            sku: row.sku,
+            name: row.name,
+            description: row.description,
+            price: crate::domain::Money::from_cents(row.price_cents),
+            quantity: row.quantity,
+            category: row.category,
+            low_stock_threshold: row.low_stock_threshold,
+            version: row.version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}

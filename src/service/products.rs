@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::stream::BoxStream;
+use futures::{future::BoxFuture, stream::BoxStream};
 use sea_orm::{DatabaseConnection, DbErr, Order};
 use serde::Serialize;
 
@@ -196,6 +196,17 @@ impl ProductService {
         Events::new(self.low_stock_threshold)
     }
 
+    /// Runs `work` as one write (its row and its events committed together, replayed for a
+    /// repeated idempotency key) and hands out the product it wrote.
+    async fn write<F>(&self, scope: Option<Scope<'_>>, work: F) -> Result<Product, ProductError>
+    where
+        F: for<'t> FnOnce(
+            &'t sea_orm::DatabaseTransaction,
+        ) -> BoxFuture<'t, Result<Written<Row>, ProductError>>,
+    {
+        self.writer.run(scope, work).await.map(Product::from)
+    }
+
     pub async fn create(
         &self,
         seller: &SellerId,
@@ -207,30 +218,28 @@ impl ProductService {
             .transpose()?;
         let owner = seller.clone();
         let events = self.events();
-        self.writer
-            .run(scope, |txn| {
-                Box::pin(async move {
-                    let row = NewRow {
-                        sku: new.sku.clone(),
-                        name: new.name,
-                        description: new.description,
-                        price_cents: new.price_cents,
-                        quantity: i64::from(new.quantity),
-                        category: new.category,
-                        low_stock_threshold: new.low_stock_threshold,
-                    };
-                    let product = repository::products::insert(txn, &owner, row, now())
-                        .await
-                        .map_err(sku_conflict(new.sku.as_deref()))?;
-                    let events = events.created(&product).into_rows();
-                    Ok(Written {
-                        value: product,
-                        events,
-                    })
+        self.write(scope, |txn| {
+            Box::pin(async move {
+                let row = NewRow {
+                    sku: new.sku.clone(),
+                    name: new.name,
+                    description: new.description,
+                    price_cents: new.price_cents,
+                    quantity: i64::from(new.quantity),
+                    category: new.category,
+                    low_stock_threshold: new.low_stock_threshold,
+                };
+                let product = repository::products::insert(txn, &owner, row, now())
+                    .await
+                    .map_err(sku_conflict(new.sku.as_deref()))?;
+                let events = events.created(&product).into_rows();
+                Ok(Written {
+                    value: product,
+                    events,
                 })
             })
-            .await
-            .map(Product::from)
+        })
+        .await
     }
 
     pub async fn get(&self, seller: &SellerId, id: i64) -> Result<Product, ProductError> {
@@ -315,23 +324,21 @@ impl ProductService {
         };
         let owner = seller.clone();
         let events = self.events();
-        self.writer
-            .run(None, |txn| {
-                Box::pin(async move {
-                    let before = locked(txn, &owner, id, precondition.as_ref()).await?;
-                    let after = repository::products::update(txn, &owner, id, changes, now())
-                        .await
-                        .map_err(sku_conflict(sku.as_deref()))?
-                        .ok_or(ProductError::NotFound(id))?;
-                    let events = events.updated(&before, &after, None).into_rows();
-                    Ok(Written {
-                        value: after,
-                        events,
-                    })
+        self.write(None, |txn| {
+            Box::pin(async move {
+                let before = locked(txn, &owner, id, precondition.as_ref()).await?;
+                let after = repository::products::update(txn, &owner, id, changes, now())
+                    .await
+                    .map_err(sku_conflict(sku.as_deref()))?
+                    .ok_or(ProductError::NotFound(id))?;
+                let events = events.updated(&before, &after, None).into_rows();
+                Ok(Written {
+                    value: after,
+                    events,
                 })
             })
-            .await
-            .map(Product::from)
+        })
+        .await
     }
 
     pub async fn delete(
@@ -342,22 +349,20 @@ impl ProductService {
     ) -> Result<Product, ProductError> {
         let owner = seller.clone();
         let events = self.events();
-        self.writer
-            .run(None, |txn| {
-                Box::pin(async move {
-                    locked(txn, &owner, id, precondition.as_ref()).await?;
-                    let deleted = repository::products::soft_delete(txn, &owner, id, now())
-                        .await?
-                        .ok_or(ProductError::NotFound(id))?;
-                    let events = events.deleted(&deleted).into_rows();
-                    Ok(Written {
-                        value: deleted,
-                        events,
-                    })
+        self.write(None, |txn| {
+            Box::pin(async move {
+                locked(txn, &owner, id, precondition.as_ref()).await?;
+                let deleted = repository::products::soft_delete(txn, &owner, id, now())
+                    .await?
+                    .ok_or(ProductError::NotFound(id))?;
+                let events = events.deleted(&deleted).into_rows();
+                Ok(Written {
+                    value: deleted,
+                    events,
                 })
             })
-            .await
-            .map(Product::from)
+        })
+        .await
     }
 
     pub async fn adjust_quantity(
@@ -376,51 +381,44 @@ impl ProductService {
             .transpose()?;
         let owner = seller.clone();
         let events = self.events();
-        self.writer
-            .run(scope, |txn| {
-                Box::pin(async move {
-                    let seller = &owner;
-                    let adjusted = repository::products::adjust_quantity(
-                        txn,
-                        seller,
-                        id,
-                        i64::from(delta),
-                        now(),
-                    )
-                    .await?;
-                    let Some(after) = adjusted else {
-                        // The guarded update matched nothing: tell absence from an out-of-range result.
-                        return Err(match repository::products::find(txn, seller, id).await? {
-                            None => ProductError::NotFound(id),
-                            Some(p) if p.quantity + i64::from(delta) < 0 => {
-                                ProductError::InsufficientStock {
-                                    available: p.quantity,
-                                    delta,
-                                }
-                            }
-                            Some(p) => ProductError::QuantityOverflow {
+        self.write(scope, |txn| {
+            Box::pin(async move {
+                let seller = &owner;
+                let adjusted =
+                    repository::products::adjust_quantity(txn, seller, id, i64::from(delta), now())
+                        .await?;
+                let Some(after) = adjusted else {
+                    // The guarded update matched nothing: tell absence from an out-of-range result.
+                    return Err(match repository::products::find(txn, seller, id).await? {
+                        None => ProductError::NotFound(id),
+                        Some(p) if p.quantity + i64::from(delta) < 0 => {
+                            ProductError::InsufficientStock {
                                 available: p.quantity,
                                 delta,
-                            },
-                        });
-                    };
-                    // The single UPDATE changed only the quantity: the row before it follows.
-                    let before = Row {
-                        quantity: after.quantity - i64::from(delta),
-                        version: after.version - 1,
-                        ..after.clone()
-                    };
-                    let events = events
-                        .updated(&before, &after, adjustment.reason.as_deref())
-                        .into_rows();
-                    Ok(Written {
-                        value: after,
-                        events,
-                    })
+                            }
+                        }
+                        Some(p) => ProductError::QuantityOverflow {
+                            available: p.quantity,
+                            delta,
+                        },
+                    });
+                };
+                // The single UPDATE changed only the quantity: the row before it follows.
+                let before = Row {
+                    quantity: after.quantity - i64::from(delta),
+                    version: after.version - 1,
+                    ..after.clone()
+                };
+                let events = events
+                    .updated(&before, &after, adjustment.reason.as_deref())
+                    .into_rows();
+                Ok(Written {
+                    value: after,
+                    events,
                 })
             })
-            .await
-            .map(Product::from)
+        })
+        .await
     }
 }
 
