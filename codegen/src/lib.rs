@@ -46,8 +46,8 @@ mod prelude {
     pub(crate) use quote::{format_ident, quote};
 
     pub(crate) use crate::{
-        err, names::*, numbers::*, runtime, schemas::*, types::*, Generator, Op, Result, PROBLEM,
-        UPLOAD_MEDIA,
+        err, names::*, numbers::*, runtime, schemas::*, security::Access, types::*, Generator, Op,
+        Result, PROBLEM, UPLOAD_MEDIA,
     };
 }
 

@@ -261,29 +261,39 @@ impl<'a> Generator<'a> {
         let mut route_args = Vec::new();
         let mut trait_args = Vec::new();
         let mut call_args = Vec::new();
-        let secured = self.security_of(op, &format!("{ptr}/security"))?;
-        if let Some(scheme) = &secured {
-            route_args.push(quote!(auth: #scheme));
-            let principal = runtime::principal();
-            trait_args.push(quote!(principal: #principal));
-            call_args.push(quote!(auth.0));
-        }
-        // An unauthenticated operation that still acts for a seller (the event stream, whose
-        // browser clients name it in the query) receives the request's resolved caller.
-        match (op.extensions.get("x-caller"), &secured) {
-            (None, _) => {}
-            (Some(serde_json::Value::Bool(true)), None) => {
+        // The route checks the operation's scope, then hands the handler the seller.
+        let access = self.access_of(op, ptr)?;
+        let scope = match self.scope_of(op, &access, ptr)? {
+            Some(s) => quote!(::std::option::Option::Some(#s)),
+            None => quote!(::std::option::Option::None),
+        };
+        let mut checks = TokenStream::new();
+        let seller = runtime::seller();
+        let authorize = match &access {
+            Access::Open => None,
+            Access::Secured(scheme) => {
+                route_args.push(quote!(auth: #scheme));
+                let authorize = runtime::authorize();
+                Some(quote!(#authorize(auth.into_principal(), #scope)))
+            }
+            // An operation without a scheme that still acts for a seller (the event stream,
+            // whose browser clients name it in the query) reads the request's resolved caller.
+            Access::Caller => {
                 let caller = runtime::caller();
                 route_args.push(quote!(caller: ::poem::web::Data<&#caller>));
-                trait_args.push(quote!(caller: #caller));
-                call_args.push(quote!(::std::clone::Clone::clone(caller.0)));
+                let authorize = runtime::authorize_caller();
+                Some(quote!(#authorize(caller.0, #scope)))
             }
-            _ => {
-                return err(
-                    &format!("{ptr}/x-caller"),
-                    "x-caller: true is for operations with `security: []`; a secured operation's handler gets its Principal",
-                )
-            }
+        };
+        if let Some(authorize) = authorize {
+            checks = quote! {
+                let seller = match #authorize {
+                    ::std::result::Result::Ok(seller) => seller,
+                    ::std::result::Result::Err(problem) => return ::std::result::Result::Err(problem.into()),
+                };
+            };
+            trait_args.push(quote!(seller: #seller));
+            call_args.push(quote!(seller));
         }
         let mut arg_names = BTreeSet::new();
         for (i, p) in op.parameters.iter().enumerate() {
@@ -358,6 +368,7 @@ impl<'a> Generator<'a> {
                 #doc
                 #[oai(#(#route_attrs),*)]
                 async fn #fn_name(&self, #(#route_args),*) -> ::std::result::Result<#ok_ty, #err_ty> {
+                    #checks
                     #handlers::#fn_name(&self.0, #(#call_args),*).await.map_err(::std::convert::Into::into)
                 }
             },

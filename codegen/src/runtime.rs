@@ -26,12 +26,27 @@ pub fn rule_kind() -> TokenStream {
     quote!(crate::validation::Kind)
 }
 
-/// What an authenticated operation's handler receives.
+/// What a security scheme's checker returns: the caller's identity and grant.
 pub fn principal() -> TokenStream {
     quote!(crate::api::security::Principal)
 }
 
-/// The seller a request names, resolved once per request, for `x-caller` operations.
+/// What an authenticated operation's handler receives once its scope is checked.
+pub fn seller() -> TokenStream {
+    quote!(crate::api::security::Seller)
+}
+
+/// `fn(Principal, Option<&str>) -> Result<Seller, Problem>`: the scope check.
+pub fn authorize() -> TokenStream {
+    quote!(crate::api::security::authorize)
+}
+
+/// `fn(&Caller, Option<&str>) -> Result<Seller, Problem>`: the same for `x-caller` operations.
+pub fn authorize_caller() -> TokenStream {
+    quote!(crate::api::security::authorize_caller)
+}
+
+/// Who a request acts for, resolved once per request, for `x-caller` operations.
 pub fn caller() -> TokenStream {
     quote!(crate::api::caller::Caller)
 }

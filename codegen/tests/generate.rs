@@ -348,3 +348,83 @@ refuses!(
     "/paths/~1items/get/x-caller",
     "security: []"
 );
+
+/// `spec` with a bearer scheme that declares scopes, offered beside the header as an
+/// alternative.
+fn scoped(paths: &str) -> String {
+    spec(paths, ITEM)
+        .replace("security:\n  - Seller: []\n", "security:\n  - Seller: []\n  - Token: []\n")
+        .replace(
+            "  securitySchemes:\n",
+            "  securitySchemes:\n    Token:\n      type: http\n      scheme: bearer\n      bearerFormat: JWT\n      x-scopes:\n        items:read: Read items.\n",
+        )
+}
+
+const FORBIDDEN: &str = r#"        '403':
+          description: Not allowed.
+          content:
+            application/problem+json:
+              schema:
+                $ref: '#/components/schemas/Problem'
+"#;
+
+fn scoped_get_items(extra: &str) -> String {
+    get_items("").replace(
+        "      summary: List items\n",
+        &format!("      summary: List items\n{extra}"),
+    )
+}
+
+#[test]
+fn alternative_schemes_and_a_scope_checked_before_the_handler() {
+    let paths = scoped_get_items("      x-scope: items:read\n").replace(
+        "      responses:\n",
+        &format!("      responses:\n{FORBIDDEN}"),
+    );
+    match codegen::generate("fragment.yaml", &scoped(&paths)) {
+        Ok(g) => insta::assert_snapshot!(g.code),
+        Err(e) => panic!("the fragment is refused: {e}"),
+    }
+}
+
+refuses!(
+    a_scoped_spec_with_an_operation_that_names_no_scope,
+    scoped(&scoped_get_items("").replace(
+        "      responses:\n",
+        &format!("      responses:\n{FORBIDDEN}")
+    )),
+    "/paths/~1items/get/x-scope",
+    "names its scope"
+);
+
+refuses!(
+    a_scope_no_scheme_declares,
+    scoped(&scoped_get_items("      x-scope: items:write\n").replace(
+        "      responses:\n",
+        &format!("      responses:\n{FORBIDDEN}")
+    )),
+    "/paths/~1items/get/x-scope",
+    "not among the scopes"
+);
+
+refuses!(
+    a_scope_without_a_declared_403,
+    scoped(&scoped_get_items("      x-scope: items:read\n")),
+    "/paths/~1items/get/responses",
+    "must declare the 403"
+);
+
+refuses!(
+    scopes_in_a_security_requirement,
+    scoped(&scoped_get_items("      x-scope: items:read\n"))
+        .replace("  - Token: []\n", "  - Token: [items:read]\n"),
+    "/security/1",
+    "x-scope"
+);
+
+refuses!(
+    two_schemes_in_one_requirement,
+    spec(&get_items(""), ITEM).replace("  - Seller: []\n", "  - Seller: []\n    Other: []\n"),
+    "/security/0",
+    "exactly one scheme"
+);
