@@ -106,6 +106,15 @@ impl Application {
         let token = self.state.shutdown.clone();
         let pruner = tokio::spawn(prune(self.state.clone(), token.clone()));
         let importer = tokio::spawn(self.state.imports.worker().run(token.clone()));
+        if let Some(verifier) = self.state.verifier.clone() {
+            // The first requests need not wait for the key set; a failure here is retried
+            // when a token needs the keys.
+            tokio::spawn(async move {
+                if let Err(e) = verifier.warm_up().await {
+                    tracing::warn!(error = %e, "cannot fetch the identity provider's keys yet");
+                }
+            });
+        }
         let relay = self
             .state
             .relay()

@@ -8,8 +8,9 @@ use tokio_util::sync::CancellationToken;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
 use crate::{
-    config::Config,
+    config::{AuthMode, Config},
     infra::event_bus::{AnyBus, BusError, MemoryBus, RedisBus, DEFAULT_CAPACITY},
+    infra::identity::{self, JwksError, Verifier},
     infra::kafka::{KafkaConfig, KafkaError, KafkaPublisher},
     infra::rate_limit::{
         AnyLimiter, FailSafe, FailureMode, LimiterError, MemoryRateLimiter, Policy, PolicyClass,
@@ -46,6 +47,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     pub health: Health,
     pub metrics: Metrics,
+    /// Checks bearer tokens; `None` in `header` mode.
+    pub verifier: Option<Arc<Verifier>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +63,31 @@ pub enum WiringError {
     Bus(#[from] BusError),
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error("AUTH_JWKS_URL: {0}")]
+    Jwks(#[from] JwksError),
+}
+
+/// The bearer-token verifier `AUTH_MODE=jwt` asks for.
+fn verifier(config: &Config) -> Result<Option<Arc<Verifier>>, WiringError> {
+    if config.auth_mode() == AuthMode::Header {
+        return Ok(None);
+    }
+    let keys = match (&config.auth_jwks_url, &config.auth_jwt_secret) {
+        (Some(url), _) => identity::Keys::Jwks {
+            url: url.clone(),
+            min_refetch: Duration::from_secs(config.auth_jwks_min_refetch_secs),
+            max_age: Duration::from_secs(config.auth_jwks_max_age_secs),
+        },
+        (None, secret) => identity::Keys::Secret(secret.clone().unwrap_or_default().into_bytes()),
+    };
+    let settings = identity::Settings {
+        keys,
+        issuer: config.auth_issuer.clone().unwrap_or_default(),
+        audience: config.auth_audience.clone().unwrap_or_default(),
+        seller_claim: config.auth_seller_claim.clone(),
+        leeway: Duration::from_secs(config.auth_leeway_secs),
+    };
+    Ok(Some(Arc::new(Verifier::new(settings)?)))
 }
 
 /// The live-event bus: Redis pub/sub across instances when `REDIS_URL` is set, else
@@ -190,6 +218,7 @@ impl AppState {
         let products = ProductService::new(writer, config.low_stock_threshold);
         let rate_limits = rate_limits(&config, &metrics)?;
         let kafka = kafka(&config)?;
+        let verifier = verifier(&config)?;
         let health = Health {
             db: db.clone(),
             kafka: kafka.clone(),
@@ -212,6 +241,7 @@ impl AppState {
             shutdown,
             health,
             metrics,
+            verifier,
         })
     }
 

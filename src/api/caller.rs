@@ -1,59 +1,89 @@
-//! The seller a request names, parsed and validated once.
+//! Who a request acts for, established once.
 //!
-//! `X-Seller-Id` names the seller; on the event stream, which browsers open with an
-//! `EventSource` that cannot set headers, the `sellerId` query parameter may name it instead.
-//! [`resolve`] reads it once per request, before anything needs it, and leaves the
+//! `AUTH_MODE=header`: `X-Seller-Id` names the seller, which a trusted gateway or network
+//! vouches for. `AUTH_MODE=jwt`: `Authorization: Bearer <JWT>` proves it, and an `X-Seller-Id`
+//! sent as well must agree. On the event stream, which browsers open with an `EventSource`
+//! that cannot set headers, the query may carry them instead (`sellerId`, `access_token`).
+//!
+//! [`Resolve`] runs once per request, before anything needs the answer, and leaves the
 //! [`Caller`] in the request's extensions: the rate limiter keys on it, the problem renderer
-//! tells a missing seller from a malformed one by it, the security checker turns it into the
-//! handler's `Principal`, the stream's handler receives it, and the request's log span records
-//! it.
+//! explains a rejection by it, the security checkers turn it into the handler's principal, and
+//! the request's log span records the seller (never the token).
 
 use std::sync::Arc;
 
-use poem::{http::StatusCode, Endpoint, IntoResponse, Request, Response};
+use poem::{http::StatusCode, Endpoint, IntoResponse, Middleware, Request, Response};
 
 use crate::{
     api::{
         error::{codes, Problem},
         query_param,
     },
-    domain::{SellerId, SellerIdError},
+    domain::{Identity, SellerId, SellerIdError},
+    infra::identity::{TokenError, Verifier},
 };
 
-/// The one operation that also takes the seller from its query.
+/// The one operation that also takes its credentials from the query.
 const STREAM_PATH: &str = "/api/events/stream";
 
 /// Who a request says it acts for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Caller {
-    Seller(SellerId),
-    /// A seller was named but is not a valid seller id.
+    Authenticated(Identity),
+    /// A seller was named but is not a valid seller id (header mode).
     Invalid(SellerIdError),
-    /// No seller named; `in_query` where the query could have named it (the stream).
+    /// No seller named (header mode); `in_query` where the query could have named it.
     Missing {
         in_query: bool,
     },
+    /// No bearer token (jwt mode).
+    NoToken {
+        in_query: bool,
+    },
+    /// A bearer token that does not verify (jwt mode).
+    BadToken(TokenError),
+    /// `X-Seller-Id` (or `sellerId`) names another seller than the token (jwt mode).
+    Mismatch,
 }
 
 impl Caller {
-    fn of(req: &Request) -> Self {
-        let header = req.headers().get("x-seller-id").map(|v| v.to_str());
-        let raw = match header {
-            Some(Ok(v)) => Some(v.to_string()),
-            Some(Err(_)) => return Self::Invalid(SellerIdError::NotVisibleAscii),
-            None if req.uri().path() == STREAM_PATH => query_param(req.uri().query(), "sellerId"),
-            None => None,
+    /// Header mode: the seller `X-Seller-Id` (or, on the stream, `sellerId`) names.
+    fn from_header(req: &Request) -> Self {
+        let in_query = req.uri().path() == STREAM_PATH;
+        let raw = match named_seller(req) {
+            Some(Ok(raw)) => raw,
+            Some(Err(e)) => return Self::Invalid(e),
+            None => return Self::Missing { in_query },
         };
-        match raw.map(|r| SellerId::parse(&r)) {
-            Some(Ok(seller)) => Self::Seller(seller),
-            Some(Err(e)) => Self::Invalid(e),
-            None => Self::Missing {
-                in_query: req.uri().path() == STREAM_PATH,
-            },
+        match SellerId::parse(&raw) {
+            Ok(seller) => Self::Authenticated(Identity::trusted(seller)),
+            Err(e) => Self::Invalid(e),
         }
     }
 
-    /// The request's caller, as [`resolve`] left it.
+    /// Jwt mode: the seller a verified bearer token names.
+    async fn from_token(req: &Request, verifier: &Verifier) -> Self {
+        let in_query = req.uri().path() == STREAM_PATH;
+        let token = match bearer(req) {
+            Some(token) => token,
+            None if in_query => match query_param(req.uri().query(), "access_token") {
+                Some(token) => token,
+                None => return Self::NoToken { in_query },
+            },
+            None => return Self::NoToken { in_query },
+        };
+        let identity = match verifier.verify(&token).await {
+            Ok(identity) => identity,
+            Err(e) => return Self::BadToken(e),
+        };
+        match named_seller(req) {
+            Some(Ok(raw)) if raw == identity.seller.as_str() => Self::Authenticated(identity),
+            Some(_) => Self::Mismatch,
+            None => Self::Authenticated(identity),
+        }
+    }
+
+    /// The request's caller, as [`Resolve`] left it.
     pub fn of_request(req: &Request) -> &Self {
         req.extensions()
             .get::<Self>()
@@ -62,40 +92,117 @@ impl Caller {
 
     pub fn seller(&self) -> Option<&SellerId> {
         match self {
-            Self::Seller(seller) => Some(seller),
+            Self::Authenticated(identity) => Some(&identity.seller),
             _ => None,
         }
     }
 
-    /// The seller, or the 401 `MISSING_SELLER_ID` / `INVALID_SELLER_ID` problem.
-    pub fn require(&self) -> Result<SellerId, Problem> {
+    /// The identity, or the problem that explains why there is none.
+    pub fn require(&self) -> Result<Identity, Problem> {
+        let unauthorized =
+            |code, message: String| Err(Problem::new(StatusCode::UNAUTHORIZED, code, message));
         match self {
-            Self::Seller(seller) => Ok(seller.clone()),
-            Self::Invalid(e) => Err(Problem::new(
-                StatusCode::UNAUTHORIZED,
+            Self::Authenticated(identity) => Ok(identity.clone()),
+            Self::Invalid(e) => unauthorized(
                 codes::INVALID_SELLER_ID,
                 format!("Invalid seller identifier: {e}"),
-            )),
-            Self::Missing { in_query } => Err(Problem::new(
-                StatusCode::UNAUTHORIZED,
+            ),
+            Self::Missing { in_query } => unauthorized(
                 codes::MISSING_SELLER_ID,
                 match in_query {
                     true => "X-Seller-Id header (or sellerId query parameter) required",
                     false => "X-Seller-Id header required",
-                },
+                }
+                .to_string(),
+            ),
+            Self::NoToken { in_query } => unauthorized(
+                codes::MISSING_TOKEN,
+                match in_query {
+                    true => "Authorization: Bearer <token> (or the access_token query parameter) required",
+                    false => "Authorization: Bearer <token> required",
+                }
+                .to_string(),
+            ),
+            Self::BadToken(TokenError::KeysUnavailable(e)) => {
+                tracing::warn!(error = %e, "cannot verify a token: no keys");
+                Err(Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    codes::IDENTITY_PROVIDER_UNAVAILABLE,
+                    "The identity provider's keys cannot be fetched; try again shortly",
+                ))
+            }
+            Self::BadToken(e) => {
+                unauthorized(codes::INVALID_TOKEN, format!("Invalid bearer token: {e}"))
+            }
+            Self::Mismatch => Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                codes::SELLER_MISMATCH,
+                "X-Seller-Id names a different seller than the bearer token",
             )),
         }
     }
 }
 
-/// Resolves `req`'s [`Caller`] once, then passes it on (`EndpointExt::around`).
-pub async fn resolve<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<Response> {
-    let caller = Caller::of(&req);
-    if let Some(seller) = caller.seller() {
-        tracing::Span::current().record("seller_id", seller.as_str());
+/// The raw seller `X-Seller-Id` names, or on the stream the `sellerId` query parameter.
+fn named_seller(req: &Request) -> Option<Result<String, SellerIdError>> {
+    match req.headers().get("x-seller-id").map(|v| v.to_str()) {
+        Some(Ok(v)) => Some(Ok(v.to_string())),
+        Some(Err(_)) => Some(Err(SellerIdError::NotVisibleAscii)),
+        None if req.uri().path() == STREAM_PATH => {
+            query_param(req.uri().query(), "sellerId").map(Ok)
+        }
+        None => None,
     }
-    req.extensions_mut().insert(caller);
-    Ok(next.call(req).await?.into_response())
+}
+
+/// The token of an `Authorization: Bearer <token>` header (the scheme is case-insensitive).
+fn bearer(req: &Request) -> Option<String> {
+    let value = req.headers().get("authorization")?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_string())
+}
+
+/// Resolves every request's [`Caller`] once, then passes it on.
+pub struct Resolve {
+    /// `None` in header mode.
+    pub verifier: Option<Arc<Verifier>>,
+}
+
+impl<E: Endpoint> Middleware<E> for Resolve {
+    type Output = ResolveEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        ResolveEndpoint {
+            inner,
+            verifier: self.verifier.clone(),
+        }
+    }
+}
+
+pub struct ResolveEndpoint<E> {
+    inner: E,
+    verifier: Option<Arc<Verifier>>,
+}
+
+impl<E: Endpoint> Endpoint for ResolveEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        let caller = match &self.verifier {
+            None => Caller::from_header(&req),
+            // Only `/api` operations act for a seller; health, docs and the contract do not.
+            Some(_) if !req.uri().path().starts_with("/api/") => {
+                Caller::NoToken { in_query: false }
+            }
+            Some(verifier) => Caller::from_token(&req, verifier).await,
+        };
+        if let Some(seller) = caller.seller() {
+            tracing::Span::current().record("seller_id", seller.as_str());
+        }
+        req.extensions_mut().insert(caller);
+        Ok(self.inner.call(req).await?.into_response())
+    }
 }
 
 #[cfg(test)]
@@ -110,18 +217,18 @@ mod tests {
                 poem::http::HeaderValue::from_bytes(h).expect("header"),
             );
         }
-        Caller::of(&builder.finish())
+        Caller::from_header(&builder.finish())
     }
 
     #[test]
     fn the_header_names_the_seller_and_the_stream_also_takes_the_query() {
-        let alice = SellerId::parse("seller-alice").expect("valid");
-        let bob = SellerId::parse("seller-bob").expect("valid");
+        let seller =
+            |s| Caller::Authenticated(Identity::trusted(SellerId::parse(s).expect("valid")));
         let cases = [
             (
                 "/api/products",
                 Some(&b"seller-alice"[..]),
-                Caller::Seller(alice.clone()),
+                seller("seller-alice"),
             ),
             (
                 "/api/products?sellerId=seller-bob",
@@ -131,12 +238,12 @@ mod tests {
             (
                 "/api/events/stream?sellerId=seller-bob",
                 None,
-                Caller::Seller(bob),
+                seller("seller-bob"),
             ),
             (
                 "/api/events/stream?sellerId=seller-bob",
                 Some(&b"seller-alice"[..]),
-                Caller::Seller(alice),
+                seller("seller-alice"),
             ),
             (
                 "/api/products",
@@ -158,5 +265,15 @@ mod tests {
         for (uri, header, expected) in cases {
             assert_eq!(caller(uri, header), expected, "{uri} {header:?}");
         }
+    }
+
+    #[test]
+    fn only_a_bearer_authorization_carries_a_token() {
+        let token = |v: &str| bearer(&Request::builder().header("authorization", v).finish());
+        assert_eq!(token("Bearer abc.def.ghi"), Some("abc.def.ghi".into()));
+        assert_eq!(token("bearer  abc"), Some("abc".into()));
+        assert_eq!(token("Basic YWxhZGRpbjpvcGVu"), None);
+        assert_eq!(token("Bearer "), None);
+        assert_eq!(token("Bearer"), None);
     }
 }

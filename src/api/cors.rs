@@ -22,12 +22,13 @@ use crate::api::{
 };
 
 const ALLOW_METHODS: &str = "GET, POST, PUT, DELETE";
-/// What clients send: the seller, bodies, conditional and idempotent writes, stream resumes.
+/// What clients send: the seller or the token, bodies, conditional and idempotent writes,
+/// stream resumes.
 const ALLOW_HEADERS: &str = "Authorization, Cache-Control, Content-Type, Idempotency-Key, \
     If-Match, If-None-Match, Last-Event-ID, X-Request-Id, X-Seller-Id";
 /// What clients read beyond the CORS-safelisted response headers.
 const EXPOSE_HEADERS: &str = "ETag, Location, Retry-After, RateLimit, RateLimit-Policy, \
-    X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, X-Request-Id";
+    WWW-Authenticate, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, X-Request-Id";
 /// How long a browser may reuse a preflight's answer (Chromium caps it at two hours).
 const MAX_AGE_SECS: &str = "7200";
 

@@ -4,7 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use poem::{http::StatusCode, IntoResponse, Response};
+use poem::{
+    http::{header, HeaderValue, StatusCode},
+    IntoResponse, Response,
+};
 use serde_json::{json, Value};
 
 pub use crate::api::generated::Problem;
@@ -21,6 +24,11 @@ pub mod codes {
     pub const INVALID_CURSOR: &str = "INVALID_CURSOR";
     pub const MISSING_SELLER_ID: &str = "MISSING_SELLER_ID";
     pub const INVALID_SELLER_ID: &str = "INVALID_SELLER_ID";
+    pub const MISSING_TOKEN: &str = "MISSING_TOKEN";
+    pub const INVALID_TOKEN: &str = "INVALID_TOKEN";
+    pub const SELLER_MISMATCH: &str = "SELLER_MISMATCH";
+    pub const INSUFFICIENT_SCOPE: &str = "INSUFFICIENT_SCOPE";
+    pub const IDENTITY_PROVIDER_UNAVAILABLE: &str = "IDENTITY_PROVIDER_UNAVAILABLE";
     pub const PRODUCT_NOT_FOUND: &str = "PRODUCT_NOT_FOUND";
     pub const NOT_FOUND: &str = "NOT_FOUND";
     pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
@@ -113,11 +121,35 @@ impl poem::error::ResponseError for Problem {
     }
 
     fn as_response(&self) -> Response {
-        poem_openapi::payload::Json(self.clone())
+        let mut resp = poem_openapi::payload::Json(self.clone())
             .with_content_type(PROBLEM_JSON)
             .with_status(self.status_code())
-            .into_response()
+            .into_response();
+        let scope = self
+            .details
+            .as_ref()
+            .and_then(|d| d.get("required_scope"))
+            .and_then(Value::as_str);
+        if let Some(challenge) = www_authenticate(&self.error_code, scope) {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        resp
     }
+}
+
+/// RFC 6750 §3: the challenge that tells a client to get a (better) bearer token.
+pub fn www_authenticate(code: &str, required_scope: Option<&str>) -> Option<HeaderValue> {
+    let challenge = match code {
+        codes::MISSING_TOKEN => r#"Bearer realm="product-api""#.to_string(),
+        codes::INVALID_TOKEN => r#"Bearer realm="product-api", error="invalid_token""#.to_string(),
+        codes::INSUFFICIENT_SCOPE => format!(
+            r#"Bearer realm="product-api", error="insufficient_scope", scope="{}""#,
+            required_scope?
+        ),
+        _ => return None,
+    };
+    HeaderValue::from_str(&challenge).ok()
 }
 
 /// A handler produced a status its operation does not declare: a bug, logged, shown as 500.

@@ -9,9 +9,9 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::{
     api::{
-        caller::Caller,
         error::{codes, Problem},
         generated::{EventsHandlers, SubscribeToEventsResponse},
+        security::Seller,
         sse::SseBody,
         Api,
     },
@@ -94,15 +94,15 @@ fn frames(frame: Frame, seller: &str, retry_ms: u64) -> Vec<Event> {
 impl EventsHandlers for Api {
     async fn subscribe_to_events(
         &self,
-        caller: Caller,
-        // The seller they name is in `caller`, resolved once for the request.
+        seller: Seller,
+        // The credentials they carry were read once for the request, before the route.
         _x_seller_id: Option<String>,
         _seller_id: Option<String>,
+        _access_token: Option<String>,
         last_event_id_header: Option<String>,
         last_event_id_query: Option<String>,
         types_filter: Option<String>,
     ) -> Result<SubscribeToEventsResponse, Problem> {
-        let seller = caller.require()?;
         let resume = last_event_id(last_event_id_header.or(last_event_id_query))?;
         let types = types(types_filter)?;
         let config = &self.state.config;

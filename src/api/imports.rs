@@ -13,7 +13,7 @@ use crate::{
             ImportStatusMode, ImportStatusStatus, ImportsHandlers,
         },
         nullable,
-        security::Principal,
+        security::Seller,
         upload::{self, Upload},
         Api,
     },
@@ -72,7 +72,7 @@ fn to_api(import: ImportReport) -> ImportStatus {
 impl ImportsHandlers for Api {
     async fn import_products(
         &self,
-        seller: Principal,
+        seller: Seller,
         mode: Option<ImportProductsMode>,
         dry_run: bool,
         error_policy: ImportProductsErrorPolicy,
@@ -104,7 +104,7 @@ impl ImportsHandlers for Api {
 
     async fn get_import(
         &self,
-        seller: Principal,
+        seller: Seller,
         import_id: String,
     ) -> Result<GetImportResponse, Problem> {
         let import = self.state.imports.get(&seller, &import_id).await?;
@@ -113,7 +113,7 @@ impl ImportsHandlers for Api {
 
     async fn cancel_import(
         &self,
-        seller: Principal,
+        seller: Seller,
         import_id: String,
     ) -> Result<CancelImportResponse, Problem> {
         let import = self.state.imports.cancel(&seller, &import_id).await?;
@@ -122,7 +122,7 @@ impl ImportsHandlers for Api {
 
     async fn delete_import(
         &self,
-        seller: Principal,
+        seller: Seller,
         import_id: String,
     ) -> Result<DeleteImportResponse, Problem> {
         self.state.imports.delete(&seller, &import_id).await?;
@@ -131,7 +131,7 @@ impl ImportsHandlers for Api {
 
     async fn get_import_errors(
         &self,
-        seller: Principal,
+        seller: Seller,
         import_id: String,
     ) -> Result<GetImportErrorsResponse, Problem> {
         let rows = self.state.imports.errors_csv(&seller, &import_id).await?;

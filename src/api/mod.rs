@@ -100,6 +100,9 @@ pub fn app(state: AppState) -> impl Endpoint {
         async move { scrape_metrics(&state).await }
     });
     let (contract, docs) = contract::endpoints(state.clone());
+    let resolve = caller::Resolve {
+        verifier: state.verifier.clone(),
+    };
     let service = generated::service(Api { state });
     // Innermost first: CORS answers preflights before the limiter and the seller check, and
     // adds its headers to every answer inside it (head limits included, so browsers can read
@@ -112,7 +115,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         .nest("/", service)
         .with(problem_layer::ProblemLayer::new(json_limit))
         .with(limits)
-        .around(caller::resolve)
+        .with(resolve)
         .around(query::apply)
         .with(head)
         .with(cors::Cors::new(origins))

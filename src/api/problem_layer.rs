@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use crate::{
     api::{
         caller::Caller,
-        error::{codes, Problem, PROBLEM_JSON},
+        error::{self, codes, Problem, PROBLEM_JSON},
         generated, query_param, request_context, route_of,
     },
     validation,
@@ -178,7 +178,8 @@ fn render(mut problem: Problem, instance: &str) -> Response {
     poem::error::ResponseError::as_response(&problem)
 }
 
-/// Handlers build `Problem`s without knowing the request; name it here.
+/// Handlers build `Problem`s without knowing the request; name it here, and give a token
+/// problem its `WWW-Authenticate` challenge.
 async fn with_instance(resp: Response, instance: &str) -> Response {
     let is_problem = resp
         .headers()
@@ -187,11 +188,19 @@ async fn with_instance(resp: Response, instance: &str) -> Response {
     if !is_problem {
         return resp;
     }
-    let (parts, body) = resp.into_parts();
+    let (mut parts, body) = resp.into_parts();
     let bytes = body.into_bytes().await.unwrap_or_default();
     let bytes = match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Object(mut map)) => {
             map.entry("instance").or_insert_with(|| json!(instance));
+            let code = map.get("error_code").and_then(Value::as_str);
+            let scope = map
+                .get("details")
+                .and_then(|d| d.get("required_scope"))
+                .and_then(Value::as_str);
+            if let Some(challenge) = code.and_then(|c| error::www_authenticate(c, scope)) {
+                parts.headers.insert(header::WWW_AUTHENTICATE, challenge);
+            }
             serde_json::to_vec(&map)
                 .unwrap_or_else(|_| bytes.to_vec())
                 .into()

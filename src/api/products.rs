@@ -16,7 +16,7 @@ use crate::{
             UpdateProductResponse,
         },
         nullable,
-        security::Principal,
+        security::Seller,
         Api,
     },
     domain::{self, Filter, SortKey},
@@ -79,7 +79,7 @@ fn filter(
 impl ProductsHandlers for Api {
     async fn export_products(
         &self,
-        seller: Principal,
+        seller: Seller,
         category: Option<String>,
         min_quantity: Option<i32>,
         max_quantity: Option<i32>,
@@ -94,7 +94,7 @@ impl ProductsHandlers for Api {
 
     async fn create_product(
         &self,
-        seller: Principal,
+        seller: Seller,
         idempotency_key: Option<String>,
         body: ProductCreateRequest,
     ) -> Result<CreateProductResponse, Problem> {
@@ -123,7 +123,7 @@ impl ProductsHandlers for Api {
 
     async fn list_products(
         &self,
-        seller: Principal,
+        seller: Seller,
         page: i32,
         limit: i32,
         category: Option<String>,
@@ -161,7 +161,7 @@ impl ProductsHandlers for Api {
 
     async fn get_product(
         &self,
-        seller: Principal,
+        seller: Seller,
         id: i64,
         if_none_match: Option<String>,
     ) -> Result<GetProductResponse, Problem> {
@@ -175,7 +175,7 @@ impl ProductsHandlers for Api {
 
     async fn update_product(
         &self,
-        seller: Principal,
+        seller: Seller,
         id: i64,
         if_match: Option<String>,
         body: ProductUpdateRequest,
@@ -201,7 +201,7 @@ impl ProductsHandlers for Api {
 
     async fn delete_product(
         &self,
-        seller: Principal,
+        seller: Seller,
         id: i64,
         if_match: Option<String>,
     ) -> Result<DeleteProductResponse, Problem> {
@@ -219,7 +219,7 @@ impl ProductsHandlers for Api {
 
     async fn adjust_quantity(
         &self,
-        seller: Principal,
+        seller: Seller,
         id: i64,
         idempotency_key: Option<String>,
         body: QuantityAdjustmentRequest,

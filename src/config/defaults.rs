@@ -96,3 +96,19 @@ pub const fn rate_limit_bulk() -> u32 {
 pub fn rate_limit_anonymous() -> u32 {
     20
 }
+
+pub fn auth_seller_claim() -> String {
+    "seller_id".to_string()
+}
+
+pub fn auth_leeway_secs() -> u64 {
+    30
+}
+
+pub fn auth_jwks_min_refetch_secs() -> u64 {
+    30
+}
+
+pub fn auth_jwks_max_age_secs() -> u64 {
+    3600
+}

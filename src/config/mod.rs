@@ -158,6 +158,40 @@ pub struct Config {
     /// `LOG_FORMAT`: `json` or `pretty`. Default: pretty on a terminal, json otherwise.
     #[serde(rename = "log_format")]
     log_format_raw: Option<String>,
+    /// `AUTH_MODE`: `header` (a trusted gateway or network sets `X-Seller-Id`) or `jwt` (every
+    /// `/api` request carries `Authorization: Bearer <JWT>`). Default header.
+    #[serde(rename = "auth_mode")]
+    auth_mode_raw: Option<String>,
+    /// `AUTH_JWKS_URL`: where the identity provider publishes its keys (RS256, ES256, EdDSA).
+    /// `jwt` mode takes this or `AUTH_JWT_SECRET`, not both.
+    pub auth_jwks_url: Option<String>,
+    /// `AUTH_JWT_SECRET`: an HS256 shared secret of at least 32 bytes.
+    pub auth_jwt_secret: Option<String>,
+    /// `AUTH_ISSUER`: the `iss` tokens must carry. Required in `jwt` mode.
+    pub auth_issuer: Option<String>,
+    /// `AUTH_AUDIENCE`: an `aud` tokens must carry. Required in `jwt` mode.
+    pub auth_audience: Option<String>,
+    /// `AUTH_SELLER_CLAIM`: the claim that names the seller. Default `seller_id`.
+    #[serde(default = "defaults::auth_seller_claim")]
+    pub auth_seller_claim: String,
+    /// `AUTH_LEEWAY_SECS`: clock skew allowed on `exp` and `nbf` (0..=300). Default 30.
+    #[serde(default = "defaults::auth_leeway_secs")]
+    pub auth_leeway_secs: u64,
+    /// `AUTH_JWKS_MIN_REFETCH_SECS`: a token with an unknown `kid` refetches the key set at
+    /// most this often (1..=3600). Default 30.
+    #[serde(default = "defaults::auth_jwks_min_refetch_secs")]
+    pub auth_jwks_min_refetch_secs: u64,
+    /// `AUTH_JWKS_MAX_AGE_SECS`: the key set is refetched when this old (60..=86400).
+    /// Default 3600.
+    #[serde(default = "defaults::auth_jwks_max_age_secs")]
+    pub auth_jwks_max_age_secs: u64,
+}
+
+/// How a request's seller is established.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    Header,
+    Jwt,
 }
 
 pub mod defaults;
@@ -232,6 +266,14 @@ impl Config {
 
     pub fn outbox_retention(&self) -> Duration {
         Duration::from_secs(self.outbox_retention_hours * 3600)
+    }
+
+    /// `AUTH_MODE` (validated at start: anything else than `jwt` is `header`).
+    pub fn auth_mode(&self) -> AuthMode {
+        match self.auth_mode_raw.as_deref() {
+            Some("jwt") => AuthMode::Jwt,
+            _ => AuthMode::Header,
+        }
     }
 
     /// `LOG_FORMAT`, if set.
@@ -326,6 +368,43 @@ mod tests {
     }
 
     #[test]
+    fn jwt_mode_needs_one_key_source_an_issuer_and_an_audience() {
+        let secret = ("AUTH_JWT_SECRET", "0123456789abcdef0123456789abcdef");
+        let jwks = ("AUTH_JWKS_URL", "https://id.example/.well-known/jwks.json");
+        let (iss, aud) = (
+            ("AUTH_ISSUER", "https://id.example/"),
+            ("AUTH_AUDIENCE", "product-api"),
+        );
+        let mode = ("AUTH_MODE", "jwt");
+        let refused = [
+            (vec![mode, iss, aud], "AUTH_JWKS_URL"),
+            (vec![mode, secret, jwks, iss, aud], "not both"),
+            (
+                vec![mode, ("AUTH_JWT_SECRET", "short"), iss, aud],
+                "32 bytes",
+            ),
+            (
+                vec![mode, ("AUTH_JWKS_URL", "ftp://x"), iss, aud],
+                "AUTH_JWKS_URL",
+            ),
+            (vec![mode, secret, aud], "AUTH_ISSUER"),
+            (vec![mode, secret, iss], "AUTH_AUDIENCE"),
+            (
+                vec![mode, secret, iss, aud, ("AUTH_LEEWAY_SECS", "3600")],
+                "AUTH_LEEWAY_SECS",
+            ),
+        ];
+        for (list, named) in refused {
+            let err = Config::from_vars(vars(&list)).expect_err(named);
+            assert!(err.0.contains(named), "{list:?}: {err}");
+        }
+        for list in [vec![mode, secret, iss, aud], vec![mode, jwks, iss, aud]] {
+            let c = Config::from_vars(vars(&list)).expect("valid");
+            assert_eq!(c.auth_mode(), AuthMode::Jwt);
+        }
+    }
+
+    #[test]
     fn bad_values_name_the_variable() {
         let cases = [
             ("PORT", "abc", "PORT"),
@@ -339,6 +418,13 @@ mod tests {
             ("REDIS_URL", "http://x", "REDIS_URL"),
             ("RATE_LIMIT_STANDARD", "0", "RATE_LIMIT_STANDARD"),
             ("RATE_LIMIT_FAILURE_MODE", "ajar", "RATE_LIMIT_FAILURE_MODE"),
+            ("AUTH_MODE", "oauth", "AUTH_MODE"),
+            // A deployment that sets keys but not the mode would believe it checks tokens.
+            (
+                "AUTH_JWT_SECRET",
+                "0123456789abcdef0123456789abcdef",
+                "AUTH_MODE",
+            ),
         ];
         for (var, value, named) in cases {
             let err = Config::from_vars(vars(&[(var, value)])).expect_err(var);

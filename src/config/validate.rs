@@ -1,6 +1,6 @@
 //! Configuration checks at start: every invalid value is refused with the variable's name.
 
-use super::{broker_list, Config, ConfigError};
+use super::{broker_list, AuthMode, Config, ConfigError};
 
 impl Config {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
@@ -179,6 +179,7 @@ impl Config {
                 );
             }
         }
+        self.validate_auth()?;
         if self.shutdown_delay_secs > 60 {
             return bad("SHUTDOWN_DELAY_SECS", "0..=60", &self.shutdown_delay_secs);
         }
@@ -188,6 +189,75 @@ impl Config {
                 "1..=3600",
                 &self.shutdown_timeout_secs,
             );
+        }
+        Ok(())
+    }
+
+    fn validate_auth(&self) -> Result<(), ConfigError> {
+        let refuse = |m: String| Err(ConfigError(m));
+        let keys = [
+            ("AUTH_JWKS_URL", self.auth_jwks_url.is_some()),
+            ("AUTH_JWT_SECRET", self.auth_jwt_secret.is_some()),
+            ("AUTH_ISSUER", self.auth_issuer.is_some()),
+            ("AUTH_AUDIENCE", self.auth_audience.is_some()),
+        ];
+        if !matches!(self.auth_mode_raw.as_deref(), None | Some("header" | "jwt")) {
+            return refuse(format!(
+                "AUTH_MODE accepts header or jwt, got {}",
+                self.auth_mode_raw.as_deref().unwrap_or_default()
+            ));
+        }
+        if self.auth_mode() == AuthMode::Header {
+            return match keys.iter().find(|(_, set)| *set) {
+                Some((var, _)) => refuse(format!(
+                    "{var} is set but AUTH_MODE is header: set AUTH_MODE=jwt to check bearer tokens"
+                )),
+                None => Ok(()),
+            };
+        }
+        match (&self.auth_jwks_url, &self.auth_jwt_secret) {
+            (None, None) => {
+                return refuse("AUTH_MODE=jwt needs AUTH_JWKS_URL or AUTH_JWT_SECRET".into())
+            }
+            (Some(_), Some(_)) => {
+                return refuse("AUTH_JWKS_URL and AUTH_JWT_SECRET: set one, not both".into())
+            }
+            (Some(url), None) if !(url.starts_with("https://") || url.starts_with("http://")) => {
+                return refuse(format!("AUTH_JWKS_URL accepts an http(s) URL, got {url}"))
+            }
+            (None, Some(secret)) if secret.len() < 32 => {
+                return refuse("AUTH_JWT_SECRET must be at least 32 bytes".into())
+            }
+            _ => {}
+        }
+        for (var, value) in [
+            ("AUTH_ISSUER", &self.auth_issuer),
+            ("AUTH_AUDIENCE", &self.auth_audience),
+        ] {
+            if value.is_none() {
+                return refuse(format!("AUTH_MODE=jwt needs {var}"));
+            }
+        }
+        if self.auth_seller_claim.is_empty() {
+            return refuse("AUTH_SELLER_CLAIM accepts a claim name, got an empty one".into());
+        }
+        if self.auth_leeway_secs > 300 {
+            return refuse(format!(
+                "AUTH_LEEWAY_SECS accepts 0..=300, got {}",
+                self.auth_leeway_secs
+            ));
+        }
+        if !(1..=3600).contains(&self.auth_jwks_min_refetch_secs) {
+            return refuse(format!(
+                "AUTH_JWKS_MIN_REFETCH_SECS accepts 1..=3600, got {}",
+                self.auth_jwks_min_refetch_secs
+            ));
+        }
+        if !(60..=86_400).contains(&self.auth_jwks_max_age_secs) {
+            return refuse(format!(
+                "AUTH_JWKS_MAX_AGE_SECS accepts 60..=86400, got {}",
+                self.auth_jwks_max_age_secs
+            ));
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
-//! Value types shared by every layer: who the seller is, money, a product, how products are
+//! Value types shared by every layer: who the seller is and what it may do, money, a product, how products are
 //! listed, and where an import stands.
 
+mod identity;
 mod import;
 mod import_status;
 mod money;
@@ -8,6 +9,7 @@ mod product;
 mod product_query;
 mod seller;
 
+pub use identity::{Grant, Identity};
 pub use import::{ErrorPolicy, ImportReport, Mode, RowErrorReport};
 pub use import_status::ImportStatus;
 pub use money::Money;

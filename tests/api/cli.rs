@@ -10,10 +10,10 @@ use sea_orm::{ConnectionTrait, Database, Statement};
 
 use crate::helpers::{free_port, postgres_admin_url, SELLER_A};
 
-const BIN: &str = env!("CARGO_BIN_EXE_product-api");
+pub const BIN: &str = env!("CARGO_BIN_EXE_product-api");
 
 /// Kills the child when the test ends, however it ends.
-struct Running(std::process::Child);
+pub struct Running(pub std::process::Child);
 
 impl Drop for Running {
     fn drop(&mut self) {

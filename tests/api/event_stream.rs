@@ -49,7 +49,11 @@ impl Sse {
     }
 
     pub async fn connect(app: &TestApp, seller: &str, query: &str, last: Option<&str>) -> Self {
-        let resp = Self::open(app, Some(seller), query, last).await;
+        Self::accept(Self::open(app, Some(seller), query, last).await, seller).await
+    }
+
+    /// The stream `resp` opened for `seller`, past its greeting frames.
+    pub async fn accept(resp: reqwest::Response, seller: &str) -> Self {
         assert_eq!(resp.status(), StatusCode::OK);
         assert_eq!(resp.headers()["content-type"], "text/event-stream");
         assert_eq!(resp.headers()["cache-control"], "no-cache");

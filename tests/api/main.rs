@@ -10,6 +10,7 @@ mod redis_support;
 
 mod adjustments;
 mod architecture;
+mod auth;
 mod cli;
 mod conditional;
 mod container;
