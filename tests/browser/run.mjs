@@ -3,7 +3,9 @@
 // A page served from a second origin (page/, on its own port) calls product-api the way
 // browser apps do (see page/client.js); Swagger UI at /docs/ is used as a person would. Each
 // server runs the real binary on the embedded default (an SQLite file, in-process limiter and
-// bus, Kafka off): only the variables named here are set, none inherited.
+// bus, Kafka off): only the variables named here are set, none inherited. Most run in the
+// default header mode (X-Seller-Id); the token tests run AUTH_MODE=jwt with an HS256 secret,
+// the page holding tokens minted here (node:crypto) as an app holds its identity provider's.
 //
 // Run by scripts/browser-tests: node --test tests/browser/run.mjs
 // Variables: PRODUCT_API_BIN (default target/debug/product-api), CHROMIUM (/usr/bin/chromium).
@@ -11,6 +13,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import { once } from 'node:events';
 import fs from 'node:fs/promises';
 import http from 'node:http';
@@ -129,6 +132,37 @@ function seller() {
   return `seller-browser${Math.random().toString(36).slice(2, 10)}`;
 }
 
+/** The bearer-token configuration of the token tests: an HS256 secret, issuer and audience. */
+const JWT = {
+  AUTH_MODE: 'jwt',
+  AUTH_JWT_SECRET: 'browser-tests-hs256-secret-0123456789abcdef',
+  AUTH_ISSUER: 'https://id.browser.test/',
+  AUTH_AUDIENCE: 'product-api',
+};
+const ALL_SCOPES = 'products:read products:write imports:write';
+
+/**
+ * A JWT for `who`, HS256-signed with the configured secret; `claims` overrides or adds claims
+ * (`exp` in the past for an expired token), `secret` signs with another key.
+ */
+function mintToken(who, { scope = ALL_SCOPES, claims = {}, secret = JWT.AUTH_JWT_SECRET } = {}) {
+  const now = Math.floor(Date.now() / 1000);
+  const part = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const signed = `${part({ alg: 'HS256', typ: 'JWT' })}.${part({
+    iss: JWT.AUTH_ISSUER,
+    aud: JWT.AUTH_AUDIENCE,
+    sub: `user-of-${who}`,
+    seller_id: who,
+    scope,
+    iat: now,
+    nbf: now - 5,
+    exp: now + 300,
+    ...claims,
+  })}`;
+  const signature = crypto.createHmac('sha256', secret).update(signed).digest('base64url');
+  return `${signed}.${signature}`;
+}
+
 async function assertFullScenario(page, app) {
   const who = seller();
   const { out, onmessage, named } = await page.evaluate(
@@ -225,6 +259,34 @@ test('an origin outside the configured list is refused and changes nothing', asy
   });
 });
 
+/** In Swagger UI: Authorize `scheme` (its name in the contract) with `value`, then close. */
+async function authorizeInSwagger(page, scheme, value) {
+  await page.locator('button.authorize').first().click();
+  const container = page.locator('.auth-container')
+    .filter({ has: page.locator('h4 code', { hasText: new RegExp(`^${scheme}$`) }) });
+  await container.locator('input').fill(value);
+  await container.locator('button.authorize').click();
+  await page.locator('button.btn-done').first().click();
+}
+
+/** In Swagger UI: Try it out listProducts; the answer as the network and the page show it. */
+async function tryListProducts(page, app) {
+  const op = page.locator('#operations-Products-listProducts');
+  await op.locator('.opblock-summary').click();
+  await op.locator('button.try-out__btn').click();
+  const answered = page.waitForResponse((r) => r.url().startsWith(`${app.base}/api/products?`) || r.url() === `${app.base}/api/products`);
+  await op.locator('button.execute').click();
+  const resp = await answered;
+  const shown = op.locator('.live-responses-table tr.response');
+  await shown.first().waitFor();
+  return {
+    status: resp.status(),
+    request: resp.request(),
+    shownStatus: (await shown.locator('.response-col_status').first().innerText()).trim(),
+    shownBody: await shown.locator('.response-col_description').first().innerText(),
+  };
+}
+
 test('Swagger UI loads the served contract, lists every operation and runs listProducts', async () => {
   await withApp({}, async (_page, app) => {
     const context = await browser.newContext();
@@ -245,22 +307,110 @@ test('Swagger UI loads the served contract, lists every operation and runs listP
         headers: { 'X-Seller-Id': who, 'Content-Type': 'application/json' },
         body: JSON.stringify({ name: 'Docs Lamp', price: 5, quantity: 1, category: 'Home' }),
       });
-      await page.locator('button.authorize').first().click();
-      await page.locator('.auth-container input').first().fill(who);
-      await page.locator('.auth-container button.authorize').first().click();
-      await page.locator('button.btn-done').first().click();
+      // The contract offers two schemes (SellerIdHeader, BearerToken): header mode takes the first.
+      await authorizeInSwagger(page, 'SellerIdHeader', who);
+      const got = await tryListProducts(page, app);
+      assert.equal(got.status, 200, got.shownBody);
+      assert.equal(got.shownStatus, '200');
+      assert.match(got.shownBody, /Docs Lamp/);
+    } finally {
+      await context.close();
+    }
+  });
+});
 
-      const op = page.locator('#operations-Products-listProducts');
-      await op.locator('.opblock-summary').click();
-      await op.locator('button.try-out__btn').click();
-      const answered = page.waitForResponse((r) => r.url().startsWith(`${app.base}/api/products?`) || r.url() === `${app.base}/api/products`);
-      await op.locator('button.execute').click();
-      const resp = await answered;
-      assert.equal(resp.status(), 200);
-      const shown = op.locator('.live-responses-table tr.response');
-      await shown.first().waitFor();
-      assert.equal((await shown.locator('.response-col_status').first().innerText()).trim(), '200');
-      assert.match(await shown.locator('.response-col_description').first().innerText(), /Docs Lamp/);
+test('with AUTH_MODE=jwt the page acts with its bearer token, cross-origin', async () => {
+  await withApp(JWT, async (page, app, problems) => {
+    const who = seller();
+    const other = seller();
+    const token = mintToken(who);
+    const tokens = {
+      other: mintToken(other),
+      readOnly: mintToken(who, { scope: 'products:read' }),
+      expired: mintToken(who, { claims: { iat: 1, nbf: 1, exp: Math.floor(Date.now() / 1000) - 600 } }),
+    };
+    const got = await page.evaluate(([api, t, ts]) => window.tokenScenario(api, t, ts),
+      [app.base, token, tokens]);
+    const { out } = got;
+    const id = out.create.data?.id;
+
+    // Authorization on a cross-origin call needs a preflight that allows it: these got through.
+    assert.equal(out.create.status, 201, JSON.stringify(out.create));
+    assert.equal(out.create.data.seller_id, who, 'created for the token\'s seller');
+    assert.equal(out.create.headers.location, `/api/products/${id}`);
+    assert.match(out.create.headers.etag, /^(W\/)?"/);
+    assert.equal(out.list.status, 200, JSON.stringify(out.list));
+    assert.deepEqual(out.list.data.data.map((p) => p.id), [id], 'the list shows the token\'s product');
+    assert.equal(out.get.status, 200, JSON.stringify(out.get));
+    assert.equal(out.get.data.name, 'Token Keyboard');
+
+    // Refusals reach the page as answers it can read, not as network errors.
+    for (const [name, call, status, code] of [
+      ['a list without a token', out.anonymousList, 401, 'MISSING_TOKEN'],
+      ['a create without a token', out.anonymousCreate, 401, 'MISSING_TOKEN'],
+      ['a list with an expired token', out.expired, 401, 'INVALID_TOKEN'],
+      ['a create with a read-only token', out.readOnlyCreate, 403, 'INSUFFICIENT_SCOPE'],
+    ]) {
+      assert.equal(call.status, status, `${name}: ${JSON.stringify(call)}`);
+      assert.equal(call.data.error_code, code, `${name}: ${JSON.stringify(call.data)}`);
+    }
+    // The challenge is an exposed header: an app can tell "sign in" from "token rejected".
+    assert.equal(out.anonymousList.headers['www-authenticate'], 'Bearer realm="product-api"');
+    assert.equal(out.expired.headers['www-authenticate'],
+      'Bearer realm="product-api", error="invalid_token"');
+    assert.equal(out.readOnlyList.status, 200, 'products:read is enough to list');
+    assert.equal(out.readOnlyList.data.pagination.total, 1);
+
+    // Another seller's token sees nothing of it.
+    assert.equal(out.otherGet.status, 404, JSON.stringify(out.otherGet));
+    assert.equal(out.otherList.status, 200, JSON.stringify(out.otherList));
+    assert.equal(out.otherList.data.pagination.total, 0, 'another seller lists none');
+
+    // The EventSource, which cannot send headers, carries the token in the query.
+    assert.equal(got.onmessage.length, 1, JSON.stringify(got.onmessage));
+    assert.equal(got.onmessage[0].type, 'connected');
+    assert.equal(got.onmessage[0].sellerId, who, 'the stream is the token\'s seller\'s');
+    const types = got.named.map((f) => f.type);
+    assert.equal(types[0], 'connected', types.join());
+    const created = got.named.filter((f) => f.type === 'ProductCreated');
+    assert.deepEqual(created.map((f) => f.data.data.productId), [id], JSON.stringify(created));
+    assert.equal(created[0].data.data.sellerId, who);
+    assert.match(created[0].lastEventId, /^\d+$/);
+    assert.equal(got.streamErrors, 0);
+    // Without one, the browser gets no stream: the 401 closes the EventSource for good.
+    assert.ok(got.noToken.errors > 0);
+    assert.equal(got.noToken.readyState, 2, 'the EventSource gave up (CLOSED)');
+    assert.deepEqual(got.noToken.onmessage, []);
+    assert.deepEqual(problems, []);
+
+    // Checked from outside the browser: the product is the token's seller's.
+    const mine = await fetch(`${app.base}/api/products/${id}`, { headers: { Authorization: `Bearer ${token}` } });
+    assert.equal(mine.status, 200);
+  });
+});
+
+test('with AUTH_MODE=jwt Swagger UI runs listProducts with a BearerToken', async () => {
+  await withApp(JWT, async (_page, app) => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    try {
+      const who = seller();
+      const token = mintToken(who);
+      const made = await fetch(`${app.base}/api/products`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ name: 'Docs Token Lamp', price: 5, quantity: 1, category: 'Home' }),
+      });
+      assert.equal(made.status, 201, await made.text());
+
+      await page.goto(`${app.base}/docs/`);
+      await page.locator('.opblock').first().waitFor();
+      await authorizeInSwagger(page, 'BearerToken', token);
+      const got = await tryListProducts(page, app);
+      assert.equal(await got.request.headerValue('authorization'), `Bearer ${token}`);
+      assert.equal(got.status, 200, got.shownBody);
+      assert.equal(got.shownStatus, '200');
+      assert.match(got.shownBody, /Docs Token Lamp/);
     } finally {
       await context.close();
     }

@@ -1,8 +1,10 @@
 // What browser clients of product-api do, from another origin: axios with its query-string
 // serialisation (empty and undefined values), JSON requests with the headers clients send,
 // exposed response headers, a multipart upload, and an EventSource with both `onmessage`
-// (as the Node.js service's web app listens) and named listeners. Returns what it observed;
-// tests/browser/run.mjs asserts on it.
+// (as the Node.js service's web app listens) and named listeners; and, against a server with
+// AUTH_MODE=jwt, an app holding a bearer token (the Authorization header on axios calls,
+// `access_token` in the EventSource URL, which cannot carry headers). Returns what it
+// observed; tests/browser/run.mjs asserts on it.
 
 const EVENT_TYPES = ['connected', 'ProductCreated', 'ProductUpdated', 'ProductDeleted',
   'LowStockWarning', 'ImportCompleted'];
@@ -15,10 +17,10 @@ async function until(check, what, ms = 10000) {
   }
 }
 
-/** Opens the seller's stream as the Node.js service's web app does (seller in the query). */
-function listen(api, seller) {
+/** Opens the stream at `url`, recording every frame (`onmessage` and named) and error. */
+function subscribe(url) {
   const seen = { onmessage: [], named: [], errors: 0, source: null };
-  const source = new EventSource(`${api}/api/events/stream?sellerId=${encodeURIComponent(seller)}`);
+  const source = new EventSource(url);
   source.onmessage = (e) => seen.onmessage.push(JSON.parse(e.data));
   for (const type of EVENT_TYPES) {
     source.addEventListener(type, (e) =>
@@ -27,6 +29,11 @@ function listen(api, seller) {
   source.onerror = () => { seen.errors += 1; };
   seen.source = source;
   return seen;
+}
+
+/** Opens the seller's stream as the Node.js service's web app does (seller in the query). */
+function listen(api, seller) {
+  return subscribe(`${api}/api/events/stream?sellerId=${encodeURIComponent(seller)}`);
 }
 
 function summary(resp, pick = []) {
@@ -117,4 +124,62 @@ window.refusedScenario = async function (api, seller) {
   const readyState = stream.source.readyState;
   stream.source.close();
   return { outcome, streamErrors: stream.errors, readyState, onmessage: stream.onmessage };
+};
+
+/** Reads an axios answer, or the failure the browser showed instead of one. */
+async function attempt(call, pick = []) {
+  try {
+    return summary(await call(), pick);
+  } catch (e) {
+    return { error: e.code, status: e.response?.status ?? null };
+  }
+}
+
+/**
+ * A browser app holding a bearer token (jwt mode): `token` is the seller's, `tokens` others
+ * minted by the test: `other` (another seller), `readOnly` (products:read only), `expired`.
+ */
+window.tokenScenario = async function (api, token, tokens) {
+  const streamUrl = `${api}/api/events/stream`;
+  const stream = subscribe(`${streamUrl}?access_token=${encodeURIComponent(token)}`);
+  const noToken = subscribe(streamUrl);
+  await until(() => stream.named.some((f) => f.type === 'connected'), 'the stream connects');
+  await until(() => noToken.errors > 0, 'the stream without a token fails');
+  const noTokenState = noToken.source.readyState;
+  noToken.source.close();
+
+  const client = (bearer) => axios.create({
+    baseURL: `${api}/api`,
+    headers: bearer ? { Authorization: `Bearer ${bearer}` } : {},
+    validateStatus: () => true,
+  });
+  const http = client(token);
+  const out = {};
+  const body = { name: 'Token Keyboard', price: 49.5, quantity: 3, category: 'Electronics' };
+  out.create = await attempt(() => http.post('/products', body, {
+    headers: { 'Idempotency-Key': `token-${Date.now()}` },
+  }), ['etag', 'location', 'x-ratelimit-limit']);
+  const id = out.create.data?.id;
+  out.list = await attempt(() => http.get('/products', { params: { page: 1, limit: 20, category: '' } }));
+  out.get = await attempt(() => http.get(`/products/${id}`), ['etag']);
+
+  // No token, a bad one, too narrow a one, another seller's: each refused in a way JS can read.
+  out.anonymousList = await attempt(() => client(null).get('/products'), ['www-authenticate']);
+  out.anonymousCreate = await attempt(() => client(null).post('/products', body));
+  out.expired = await attempt(() => client(tokens.expired).get('/products'), ['www-authenticate']);
+  out.readOnlyCreate = await attempt(() => client(tokens.readOnly).post('/products', body));
+  out.readOnlyList = await attempt(() => client(tokens.readOnly).get('/products'));
+  out.otherGet = await attempt(() => client(tokens.other).get(`/products/${id}`));
+  out.otherList = await attempt(() => client(tokens.other).get('/products'));
+
+  await until(() => stream.named.some((f) => f.type === 'ProductCreated'),
+    'the created product reaches the stream');
+  stream.source.close();
+  return {
+    out,
+    onmessage: stream.onmessage,
+    named: stream.named,
+    streamErrors: stream.errors,
+    noToken: { errors: noToken.errors, readyState: noTokenState, onmessage: noToken.onmessage },
+  };
 };

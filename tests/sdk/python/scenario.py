@@ -4,14 +4,16 @@ Every call goes through `product_api_client`, the client openapi-python-client g
 api/openapi.yaml (the script generates it before this runs): create, list with filters and a
 cursor, get with an ETag and a 304, update with If-Match (and a 412 with a stale one), adjust
 the quantity, delete, export the CSV, import a CSV and poll the import until it completes.
-Any failed assertion exits non-zero.
+With API_TOKEN (and API_SELLER, the token's seller) it authenticates as the generated
+`AuthenticatedClient` does, with a bearer token; else with X-Seller-Id. Any failed assertion
+exits non-zero.
 """
 
 import os
 import sys
 import time
 
-from product_api_client import Client
+from product_api_client import AuthenticatedClient, Client
 from product_api_client.api.imports import get_import, import_products
 from product_api_client.api.products import (
     adjust_quantity,
@@ -39,9 +41,12 @@ from product_api_client.models import (
 from product_api_client.types import UNSET, File
 
 stamp = str(time.time_ns())
-seller = f"seller-py{stamp}"
+seller = os.environ.get("API_SELLER") or f"seller-py{stamp}"
 category = f"Cat{stamp}"
-client = Client(base_url=os.environ["API_URL"], headers={"X-Seller-Id": seller}, timeout=30)
+if os.environ.get("API_TOKEN"):
+    client = AuthenticatedClient(base_url=os.environ["API_URL"], token=os.environ["API_TOKEN"], timeout=30)
+else:
+    client = Client(base_url=os.environ["API_URL"], headers={"X-Seller-Id": seller}, timeout=30)
 
 
 def log(message):

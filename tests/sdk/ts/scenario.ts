@@ -18,9 +18,15 @@ type StreamEvent = components["schemas"]["StreamEvent"];
 
 const baseUrl = process.env.API_URL;
 assert.ok(baseUrl, "API_URL is set");
-const seller = `seller-ts${Date.now()}`;
+// With API_TOKEN (and API_SELLER, its seller) the scenario holds a bearer token, else it names
+// its seller in X-Seller-Id.
+const token = process.env.API_TOKEN;
+const seller = process.env.API_SELLER ?? `seller-ts${Date.now()}`;
 const category = `Cat${Date.now()}`;
-const client = createClient<paths>({ baseUrl, headers: { "X-Seller-Id": seller } });
+const credentials: Record<string, string> = token
+  ? { Authorization: `Bearer ${token}` }
+  : { "X-Seller-Id": seller };
+const client = createClient<paths>({ baseUrl, headers: credentials });
 const stdin = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 
 function log(message: string): void {
@@ -41,10 +47,13 @@ async function eventually<T>(what: string, seconds: number, probe: () => Promise
 type Received = { id: string; type: string; event: StreamEvent };
 const received: Received[] = [];
 let connections = 0;
-const stream = new EventSource(`${baseUrl}/api/events/stream`, {
-  fetch: (input, init) =>
-    fetch(input, { ...init, headers: { ...init?.headers, "X-Seller-Id": seller } }),
-});
+// A token travels as `access_token`, as a browser's EventSource (which cannot set headers)
+// must send it; the seller header through the package's fetch hook.
+const stream = token
+  ? new EventSource(`${baseUrl}/api/events/stream?access_token=${encodeURIComponent(token)}`)
+  : new EventSource(`${baseUrl}/api/events/stream`, {
+      fetch: (input, init) => fetch(input, { ...init, headers: { ...init?.headers, ...credentials } }),
+    });
 stream.addEventListener("connected", () => {
   connections += 1;
 });
