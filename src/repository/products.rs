@@ -439,3 +439,75 @@ pub async fn analyze(db: &impl ConnectionTrait) -> Result<(), DbErr> {
     }
     Ok(())
 }
+
+/// A text column as the CSV export writes it: a leading `'` on text a spreadsheet would run
+/// as a formula (or that starts with `'`), empty for none. Mirrors `service::export::neutralise`.
+fn csv_text(col: &str) -> String {
+    format!(
+        "CASE WHEN left({col}, 1) IN ('=', '+', '-', '@', E'\\t', E'\\r', '''') \
+         THEN '''' || {col} ELSE NULLIF({col}, '') END"
+    )
+}
+
+/// A timestamp as chrono's `to_rfc3339` writes it in UTC: seconds, then as few of 3 or 6
+/// fractional digits as hold its value, then `+00:00`.
+fn csv_time(col: &str) -> String {
+    let utc = format!("({col} AT TIME ZONE 'UTC')");
+    let micros = format!("(extract(microseconds FROM {col})::bigint % 1000000)");
+    format!(
+        "to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || \
+         CASE WHEN {micros} = 0 THEN '' WHEN {micros} % 1000 = 0 THEN to_char({utc}, '.MS') \
+         ELSE to_char({utc}, '.US') END || '+00:00'"
+    )
+}
+
+/// The seller's live products matching `filter`, oldest first, as CSV records (no header)
+/// in the export's columns, produced by PostgreSQL itself: `COPY (SELECT …) TO STDOUT`,
+/// streamed as it arrives, from one snapshot. `None` on SQLite, which has no COPY.
+///
+/// COPY takes no bind parameters, so the filter's values are inlined by sea-query's
+/// PostgreSQL quoting (the same escaping every statement's debug rendering uses).
+pub async fn copy_csv(
+    db: &sea_orm::DatabaseConnection,
+    seller: &SellerId,
+    filter: &Filter,
+) -> Result<Option<futures::stream::BoxStream<'static, Result<bytes::Bytes, DbErr>>>, DbErr> {
+    use futures::{StreamExt, TryStreamExt};
+    use sea_orm::{
+        sea_query::{PostgresQueryBuilder, Query},
+        sqlx::postgres::PgPoolCopyExt,
+    };
+
+    if db.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+        return Ok(None);
+    }
+    let columns = [
+        "id::text".to_string(),
+        csv_text("sku"),
+        csv_text("name"),
+        csv_text("description"),
+        "trim_scale(price_cents / 100.0)::text".to_string(),
+        "quantity::text".to_string(),
+        csv_text("category"),
+        "low_stock_threshold::text".to_string(),
+        csv_time("created_at"),
+        csv_time("updated_at"),
+    ];
+    let select = Query::select()
+        .exprs(columns.iter().map(|c| Expr::cust(c.as_str())))
+        .from(Entity)
+        .cond_where(filtered(seller, filter))
+        .order_by(Column::CreatedAt, Order::Asc)
+        .order_by(Column::Id, Order::Asc)
+        .to_string(PostgresQueryBuilder);
+    let copy = format!("COPY ({select}) TO STDOUT WITH (FORMAT csv)");
+    let pool = db.get_postgres_connection_pool();
+    let rows = pool
+        .copy_out_raw(&copy)
+        .await
+        .map_err(|e| DbErr::Query(sea_orm::RuntimeErr::SqlxError(e)))?;
+    Ok(Some(
+        rows.map_err(|e| DbErr::Query(sea_orm::RuntimeErr::SqlxError(e)))
+            .boxed(),
+    ))
+}

@@ -1,5 +1,7 @@
-//! CSV export: the seller's live products, oldest first, read in keyset chunks so memory stays
-//! constant whatever the row count.
+//! CSV export: the seller's live products, oldest first, streamed so memory stays constant
+//! whatever the row count. On PostgreSQL the database writes the CSV itself (`COPY … TO
+//! STDOUT`, one snapshot); on SQLite the rows are read in keyset chunks and encoded here. Both
+//! give the same bytes (a test holds them to it).
 //!
 //! Text cells that a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, tab
 //! or carriage return) are prefixed with `'` (OWASP's advice), as is text starting with `'`;
@@ -116,13 +118,40 @@ async fn next_chunk(mut c: Cursor) -> Option<(std::io::Result<Bytes>, Cursor)> {
     }
 }
 
-/// The CSV stream: a header row, then the products in chunks.
+/// The CSV stream: a header row, then the products.
 pub fn stream(
     db: DatabaseConnection,
     seller: SellerId,
     filter: Filter,
 ) -> BoxStream<'static, std::io::Result<Bytes>> {
     let header = futures::stream::once(async { encode([COLUMNS]) });
+    let records = futures::stream::once(async move {
+        match products::copy_csv(&db, &seller, &filter).await {
+            Ok(Some(copied)) => copied
+                .map(|chunk| {
+                    chunk.map_err(|e| {
+                        tracing::error!(error = %e, "export COPY failed mid-stream");
+                        std::io::Error::other("export failed")
+                    })
+                })
+                .boxed(),
+            Ok(None) => chunked(db, seller, filter),
+            Err(e) => {
+                tracing::error!(error = %e, "export COPY did not start");
+                futures::stream::once(async { Err(std::io::Error::other("export failed")) }).boxed()
+            }
+        }
+    })
+    .flatten();
+    header.chain(records).boxed()
+}
+
+/// The products' records (no header), read in keyset chunks and encoded here.
+pub fn chunked(
+    db: DatabaseConnection,
+    seller: SellerId,
+    filter: Filter,
+) -> BoxStream<'static, std::io::Result<Bytes>> {
     let cursor = Cursor {
         db,
         seller,
@@ -130,9 +159,7 @@ pub fn stream(
         after: None,
         done: false,
     };
-    header
-        .chain(futures::stream::unfold(cursor, next_chunk))
-        .boxed()
+    futures::stream::unfold(cursor, next_chunk).boxed()
 }
 
 #[cfg(test)]
