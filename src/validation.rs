@@ -21,13 +21,28 @@ pub mod rules {
     include!(concat!(env!("OUT_DIR"), "/rules.rs"));
 }
 
-/// True when `value` is a multiple of `step`, with a tolerance far below one step for the
-/// binary representation of decimal fractions. The tolerance never makes a value other than
-/// zero a multiple by rounding it to zero units: `5e-324` is no price, and would be stored as 0.
+/// True when `value` is a multiple of `step` (a power of ten: the generator refuses others).
+///
+/// Below one, either test suffices: the decimal the client wrote (`value`'s shortest
+/// round-trip decimal, what `Display` prints, never in exponent form) has at most as many
+/// decimals as `step`; or `value / step` is within a millionth of a whole number, which lets
+/// binary noise such as JavaScript's `0.1 + 0.2` (`0.30000000000000004`) through as `0.3`.
+/// The first covers what the tolerance cannot at large magnitudes (`154677081.57 / 0.01` is
+/// further than that from a whole number). Neither makes a value other than zero a multiple
+/// by rounding it to zero units: `5e-324` is no price, and would be stored as 0.
 pub fn is_multiple_of(value: f64, step: f64) -> bool {
+    if !value.is_finite() {
+        return false;
+    }
     let units = value / step;
     let whole = units.round();
-    (units - whole).abs() < 1e-6 && (whole != 0.0 || value == 0.0)
+    let near = (units - whole).abs() < 1e-6 && (whole != 0.0 || value == 0.0);
+    if step >= 1.0 {
+        return near;
+    }
+    let places = (-step.log10()).round() as usize;
+    let written = value.to_string();
+    near || written.split_once('.').map_or(0, |(_, d)| d.len()) <= places
 }
 
 /// Whether `text` matches the spec pattern `pattern`; each pattern is compiled once, as bulk
@@ -284,6 +299,26 @@ mod tests {
         }
         assert_eq!(explain(PRODUCT_CREATE_REQUEST, &base), None);
         assert!(explain(PRODUCT_CREATE_REQUEST, &json!([1])).is_some());
+    }
+
+    #[test]
+    fn multiples_of_a_decimal_step_are_judged_on_the_decimal_written() {
+        for (value, step, multiple) in [
+            (154_677_081.57, 0.01, true),
+            (29.99, 0.01, true),
+            (0.1 + 0.2, 0.01, true),
+            (0.305, 0.01, false),
+            (5.0, 0.01, true),
+            (0.0, 0.01, true),
+            (1.234, 0.01, false),
+            (5e-324, 0.01, false),
+            (99_999_999_999.99, 0.01, true),
+            (30.0, 10.0, true),
+            (35.0, 10.0, false),
+            (f64::NAN, 0.01, false),
+        ] {
+            assert_eq!(is_multiple_of(value, step), multiple, "{value} of {step}");
+        }
     }
 
     #[test]
