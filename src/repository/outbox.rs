@@ -26,7 +26,13 @@ pub struct NewRow {
 /// the transaction ends before it draws the id (see the migration
 /// `m20261126_000005_order_outbox_ids_per_seller`); SQLite runs one writer at a time. Event
 /// streams resume after the last id they sent and rely on this.
+///
+/// On PostgreSQL many rows go as one statement whatever their count, each column one array
+/// parameter (`unnest`): the same statement text and plan for every batch.
 pub async fn append(db: &impl ConnectionTrait, rows: Vec<NewRow>) -> Result<Vec<Model>, DbErr> {
+    if rows.len() > 1 && db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        return append_unnested(db, rows).await;
+    }
     let mut stored = Vec::with_capacity(rows.len());
     for chunk in super::statements(rows) {
         let chunk = chunk.into_iter().map(|row| ActiveModel {
@@ -45,6 +51,48 @@ pub async fn append(db: &impl ConnectionTrait, rows: Vec<NewRow>) -> Result<Vec<
         inserted.sort_by_key(|r| r.id);
         stored.extend(inserted);
     }
+    Ok(stored)
+}
+
+async fn append_unnested(
+    db: &impl ConnectionTrait,
+    rows: Vec<NewRow>,
+) -> Result<Vec<Model>, DbErr> {
+    use sea_orm::{sea_query::ArrayType, Value};
+    const SQL: &str =
+        "INSERT INTO outbox (seller_id, event_type, product_id, payload, created_at) \
+        SELECT seller_id, event_type, product_id, payload, created_at \
+        FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::timestamptz[]) \
+        WITH ORDINALITY AS r(seller_id, event_type, product_id, payload, created_at, ord) \
+        ORDER BY ord RETURNING *";
+    let array = |ty, items: Vec<Value>| Value::Array(ty, Some(Box::new(items)));
+    let n = rows.len();
+    let (mut seller, mut kind, mut product, mut payload, mut at) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for row in rows {
+        seller.push(row.seller_id.into());
+        kind.push(row.event_type.into());
+        product.push(row.product_id.into());
+        payload.push(row.payload.into());
+        at.push(row.created_at.into());
+    }
+    let values = vec![
+        array(ArrayType::String, seller),
+        array(ArrayType::String, kind),
+        array(ArrayType::BigInt, product),
+        array(ArrayType::String, payload),
+        array(ArrayType::ChronoDateTimeUtc, at),
+    ];
+    let statement =
+        sea_orm::Statement::from_sql_and_values(sea_orm::DatabaseBackend::Postgres, SQL, values);
+    let mut stored = Entity::find().from_raw_sql(statement).all(db).await?;
+    // The trigger draws ids as rows arrive, in `ord` order, which is the events' order.
+    stored.sort_by_key(|r| r.id);
     Ok(stored)
 }
 

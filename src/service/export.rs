@@ -8,6 +8,7 @@
 //! the importer removes it again.
 
 use bytes::Bytes;
+use chrono::SecondsFormat;
 use futures::{stream::BoxStream, StreamExt};
 use sea_orm::{DatabaseConnection, DbErr, Order};
 
@@ -56,8 +57,8 @@ fn row(p: &Product) -> [String; 10] {
         p.low_stock_threshold
             .map(|t| t.to_string())
             .unwrap_or_default(),
-        p.created_at.to_rfc3339(),
-        p.updated_at.to_rfc3339(),
+        p.created_at.to_rfc3339_opts(SecondsFormat::Micros, false),
+        p.updated_at.to_rfc3339_opts(SecondsFormat::Micros, false),
     ]
 }
 
