@@ -267,6 +267,10 @@ impl ProductService {
                 (Start::Offset(offset), query.page)
             }
         };
+        let start_offset = match start {
+            Start::Offset(offset) => Some(offset),
+            Start::After(..) => None,
+        };
         // One row past the page tells whether another page follows.
         let limit = u64::from(query.limit);
         let mut items = repository::products::page(
@@ -281,7 +285,13 @@ impl ProductService {
         .await?;
         let more = items.len() as u64 > limit;
         items.truncate(query.limit as usize);
-        let total = repository::products::count(&self.db, seller, &query.filter).await?;
+        // The last page of an offset listing tells the total itself; only otherwise count.
+        let total = match start_offset {
+            Some(offset) if !more && (offset == 0 || !items.is_empty()) => {
+                offset + items.len() as u64
+            }
+            _ => repository::products::count(&self.db, seller, &query.filter).await?,
+        };
         let next_cursor = match items.last() {
             Some(last) if more => Some(cursor::encode(
                 query.sort,
