@@ -9,6 +9,10 @@
 #   mix     70% get, 20% create, 10% quantity adjustment
 # Baselines: `get` with the limiter off (RATE_LIMIT_ENABLED=false, no Redis), and pgbench
 # running the server's own SELECT of one product by id and seller (64 clients, same ids).
+# The seeded table is analysed once. Then (GROWN=1, the default) it grows to 1,000,000 products
+# across the same sellers by one INSERT … SELECT, with no ANALYZE after (these machines run
+# autovacuum off: the statistics stay those of the 1,000-row table), and get, list and create
+# run again: a plan that needs fresh statistics shows here as after a bulk load in production.
 # The limit is 1,000,000/s, so nothing is rejected: the limiter's cost is in, not its 429s.
 #
 # Usage: scripts/bench/load.sh    (builds nothing: cargo build --release first)
@@ -88,15 +92,18 @@ for i in $(seq 0 $((SELLERS - 1))); do
   printf 'seller-l%s %s\n' "$i" "$id" >>"$PAIRS"
 done
 stop_server
+# Statistics of the small table, as autovacuum would have left them before a bulk load.
+psql "$DB_URL" -q -v ON_ERROR_STOP=1 -c "ANALYZE products"
 
 RESULTS=$OUT/results.md
 {
-  echo "| Case | Stack | req/s | p50 (ms) | p99 (ms) | non-2xx | socket errors | server RSS (MiB) |"
-  echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+  echo "| Case | Stack | Table | req/s | p50 (ms) | p99 (ms) | non-2xx | socket errors | server RSS (MiB) |"
+  echo "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 } >"$RESULTS"
 
+TABLE="$SELLERS products"
 run_case() { # run_case MODE on|off
-  local mode=$1 stack=$2 name="$1-$2" line rss
+  local mode=$1 stack=$2 name="$1-$2-${TABLE%% *}" line rss
   start_server "$stack" "$name"
   wrk -t2 -c"$CONNECTIONS" -d"$WARMUP" -s "$LUA" "$BASE" -- "$mode" "$PAIRS" >/dev/null 2>&1
   log "$name: wrk -t2 -c$CONNECTIONS -d$DURATION"
@@ -109,8 +116,9 @@ run_case() { # run_case MODE on|off
   non2xx=$(sed -n 's/.*Non-2xx or 3xx responses: \([0-9]*\).*/\1/p' "$OUT/wrk-$name.txt")
   sock=$(sed -n 's/.*Socket errors: \(.*\)/\1/p' "$OUT/wrk-$name.txt")
   val() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<"$line"; }
-  printf '| %s | %s | %s | %.2f | %.2f | %s | %s | %s |\n' "$mode" \
+  printf '| %s | %s | %s | %s | %.2f | %.2f | %s | %s | %s |\n' "$mode" \
     "$([ "$stack" = on ] && echo "PostgreSQL + Redis limiter + Kafka relay" || echo "limiter off, no Redis/Kafka")" \
+    "$TABLE" \
     "$(printf '%.0f' "$(val rps)")" "$(echo "$(val p50_us) / 1000" | bc -l)" \
     "$(echo "$(val p99_us) / 1000" | bc -l)" "${non2xx:-0}" "${sock:-none}" "$rss" >>"$RESULTS"
 }
@@ -133,6 +141,26 @@ pgbench -n -c"$CONNECTIONS" -j2 -T"${DURATION%s}" -M prepared -f "$OUT/select.sq
   >"$OUT/pgbench.txt" 2>&1
 TPS=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$OUT/pgbench.txt" | head -n 1)
 LAT=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' "$OUT/pgbench.txt")
-printf '| pgbench: the GET query alone | PostgreSQL | %.0f | avg %s | | | | |\n' "$TPS" "$LAT" >>"$RESULTS"
+printf '| pgbench: the GET query alone | PostgreSQL | %s | %.0f | avg %s | | | | |\n' "$TABLE" "$TPS" "$LAT" >>"$RESULTS"
+
+if [ "${GROWN:-1}" = 1 ]; then
+  GROW_TO=1000000
+  have=$(psql "$DB_URL" -Atqc "SELECT COUNT(*) FROM products")
+  log "growing products from $have to $GROW_TO rows across the $SELLERS sellers, without ANALYZE"
+  psql "$DB_URL" -q -v ON_ERROR_STOP=1 -c "INSERT INTO products (seller_id, sku, name, description,
+      price_cents, quantity, category, low_stock_threshold, version, created_at, updated_at)
+    SELECT 'seller-l' || (g % $SELLERS), 'G-' || g, 'Grown ' || g, 'Bulk loaded', 100 + g % 99900,
+      g % 500, (ARRAY['Electronics', 'Home', 'Sports', 'Books', 'Toys', 'Garden'])[1 + g % 6], NULL, 1,
+      now() - g * interval '1 second', now() - g * interval '1 second'
+    FROM generate_series(1, $GROW_TO - $have) AS g"
+  psql "$DB_URL" -Atqc "SELECT 'statistics: last analyze ' || COALESCE(last_analyze::text, 'never')
+      || ', last autoanalyze ' || COALESCE(last_autoanalyze::text, 'never') || ', reltuples '
+      || (SELECT reltuples FROM pg_class WHERE relname = 'products')
+    FROM pg_stat_user_tables WHERE relname = 'products'" | tee "$OUT/statistics.txt" >&2
+  TABLE="$GROW_TO products, analysed at $SELLERS"
+  run_case get on
+  run_case list on
+  run_case create on
+fi
 cat "$RESULTS"
 log "results: $RESULTS"
