@@ -30,7 +30,7 @@ cd "$ROOT"
 ROWS=${ROWS:-1000000}
 BENCH_PORT=${BENCH_PORT:-3912}
 BENCH_DB=${BENCH_DB:-bench_import}
-DB_URL=postgres://postgres@127.0.0.1:5432/$BENCH_DB
+DB_URL=postgres://postgres@127.0.0.1:5432/$BENCH_DB?sslmode=$DB_SSLMODE
 OUT=${OUT:-$(mktemp -d /tmp/bench-import.XXXXXX)}
 BASE=http://127.0.0.1:$BENCH_PORT
 SELLER=seller-bench

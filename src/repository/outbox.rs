@@ -1,6 +1,6 @@
 //! The transactional outbox: appended with the product change, read by the relay and by SSE.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect,
@@ -64,8 +64,16 @@ async fn append_unnested(
         SELECT seller_id, event_type, product_id, payload, created_at \
         FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::timestamptz[]) \
         WITH ORDINALITY AS r(seller_id, event_type, product_id, payload, created_at, ord) \
-        ORDER BY ord RETURNING *";
+        ORDER BY ord RETURNING id";
     let array = |ty, items: Vec<Value>| Value::Array(ty, Some(Box::new(items)));
+    // Cut to microseconds, as stored, so the rows rebuilt below equal the stored ones.
+    let rows: Vec<NewRow> = rows
+        .into_iter()
+        .map(|r| NewRow {
+            created_at: r.created_at.trunc_subsecs(6),
+            ..r
+        })
+        .collect();
     let n = rows.len();
     let (mut seller, mut kind, mut product, mut payload, mut at) = (
         Vec::with_capacity(n),
@@ -74,11 +82,11 @@ async fn append_unnested(
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
-    for row in rows {
-        seller.push(row.seller_id.into());
+    for row in &rows {
+        seller.push(row.seller_id.clone().into());
         kind.push(row.event_type.into());
         product.push(row.product_id.into());
-        payload.push(row.payload.into());
+        payload.push(row.payload.clone().into());
         at.push(row.created_at.into());
     }
     let values = vec![
@@ -90,10 +98,23 @@ async fn append_unnested(
     ];
     let statement =
         sea_orm::Statement::from_sql_and_values(sea_orm::DatabaseBackend::Postgres, SQL, values);
-    let mut stored = Entity::find().from_raw_sql(statement).all(db).await?;
-    // The trigger draws ids as rows arrive, in `ord` order, which is the events' order.
-    stored.sort_by_key(|r| r.id);
-    Ok(stored)
+    let mut ids = super::products::ids_of(db.query_all(statement).await?)?;
+    // The trigger draws ids as rows arrive, in `ord` order: ascending ids are the events'
+    // order. Only the ids come back; the rows are what was sent.
+    ids.sort_unstable();
+    Ok(ids
+        .into_iter()
+        .zip(rows)
+        .map(|(id, row)| Model {
+            id,
+            seller_id: row.seller_id,
+            event_type: row.event_type.to_string(),
+            product_id: row.product_id,
+            payload: row.payload,
+            created_at: row.created_at,
+            published_at: None,
+        })
+        .collect())
 }
 
 /// The oldest `limit` rows the broker has not acknowledged yet, in sequence order.

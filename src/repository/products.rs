@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{
     sea_query::{extension::postgres::PgFunc, Expr, Func, LikeExpr, SimpleExpr},
     ActiveValue::Set,
@@ -399,6 +399,10 @@ fn array<T: Into<Value>>(ty: sea_orm::sea_query::ArrayType, items: Vec<T>) -> Va
 /// threshold as `-1` and turned back into NULL in SQL, which is exact only while no row holds
 /// those values themselves (imports never do: an empty cell is no value, thresholds are 0 or
 /// more).
+///
+/// Only the ids come back: the rows are what was sent, so they are rebuilt here rather than
+/// decoded column by column. The time is cut to microseconds first, as PostgreSQL stores it,
+/// so the rebuilt rows equal the stored ones.
 async fn insert_unnested(
     db: &impl ConnectionTrait,
     seller: &SellerId,
@@ -413,7 +417,7 @@ async fn insert_unnested(
         FROM unnest($3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[], $8::text[], \
         $9::int4[]) WITH ORDINALITY \
         AS r(sku, name, description, price_cents, quantity, category, low_stock_threshold, ord) \
-        ORDER BY ord RETURNING *";
+        ORDER BY ord RETURNING id";
     let ambiguous = rows.iter().any(|r| {
         r.sku.as_deref() == Some("")
             || r.description.as_deref() == Some("")
@@ -422,6 +426,7 @@ async fn insert_unnested(
     if ambiguous {
         return Ok(None);
     }
+    let now = now.trunc_subsecs(6);
     let text = |v: Option<&String>| v.cloned().unwrap_or_default();
     let values = vec![
         seller.as_str().into(),
@@ -456,10 +461,34 @@ async fn insert_unnested(
     ];
     let statement =
         sea_orm::Statement::from_sql_and_values(sea_orm::DatabaseBackend::Postgres, SQL, values);
-    let mut stored = Entity::find().from_raw_sql(statement).all(db).await?;
-    // Ids are drawn in `ord` order; sorting makes that order explicit.
-    stored.sort_by_key(|p| p.id);
+    let mut ids = ids_of(db.query_all(statement).await?)?;
+    // Ids are drawn in `ord` order, so ascending ids are the rows' order.
+    ids.sort_unstable();
+    let stored = ids
+        .into_iter()
+        .zip(rows)
+        .map(|(id, row)| Model {
+            id,
+            seller_id: seller.as_str().to_string(),
+            sku: row.sku.clone(),
+            name: row.name.clone(),
+            description: row.description.clone(),
+            price_cents: row.price_cents,
+            quantity: row.quantity,
+            category: row.category.clone(),
+            low_stock_threshold: row.low_stock_threshold,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+            deleted_at: None,
+        })
+        .collect();
     Ok(Some(stored))
+}
+
+/// The `id` column of `rows`.
+pub(super) fn ids_of(rows: Vec<sea_orm::QueryResult>) -> Result<Vec<i64>, DbErr> {
+    rows.iter().map(|r| r.try_get::<i64>("", "id")).collect()
 }
 
 /// Writes whole rows over live products of `seller` (matched by id) with multi-row
