@@ -10,6 +10,7 @@ mod m20261125_000002_create_idempotency_keys;
 mod m20261125_000003_create_outbox;
 mod m20261125_000004_create_imports;
 mod m20261126_000005_order_outbox_ids_per_seller;
+mod m20261201_000006_count_live_products_per_seller;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000003_create_outbox::Migration),
             Box::new(m20261125_000004_create_imports::Migration),
             Box::new(m20261126_000005_order_outbox_ids_per_seller::Migration),
+            Box::new(m20261201_000006_count_live_products_per_seller::Migration),
         ]
     }
 }

@@ -101,9 +101,9 @@ RESULTS=$OUT/results.md
   echo "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 } >"$RESULTS"
 
-TABLE="$SELLERS products"
+TABLE="seeded with $SELLERS products"
 run_case() { # run_case MODE on|off
-  local mode=$1 stack=$2 name="$1-$2-${TABLE%% *}" line rss
+  local mode=$1 stack=$2 name="$1-$2-${GROWN_PHASE:-fresh}" line rss
   start_server "$stack" "$name"
   wrk -t2 -c"$CONNECTIONS" -d"$WARMUP" -s "$LUA" "$BASE" -- "$mode" "$PAIRS" >/dev/null 2>&1
   log "$name: wrk -t2 -c$CONNECTIONS -d$DURATION"
@@ -157,7 +157,8 @@ if [ "${GROWN:-1}" = 1 ]; then
       || ', last autoanalyze ' || COALESCE(last_autoanalyze::text, 'never') || ', reltuples '
       || (SELECT reltuples FROM pg_class WHERE relname = 'products')
     FROM pg_stat_user_tables WHERE relname = 'products'" | tee "$OUT/statistics.txt" >&2
-  TABLE="$GROW_TO products, analysed at $SELLERS"
+  GROWN_PHASE=grown
+  TABLE="grown to $GROW_TO products, statistics of $SELLERS"
   run_case get on
   run_case list on
   run_case create on

@@ -11,6 +11,17 @@ pub struct Filter {
     pub sku: Option<String>,
 }
 
+impl Filter {
+    /// No filter at all: every live product of the seller.
+    pub fn is_empty(&self) -> bool {
+        self.category.is_none()
+            && self.min_quantity.is_none()
+            && self.max_quantity.is_none()
+            && self.search.is_none()
+            && self.sku.is_none()
+    }
+}
+
 /// The field a list is sorted by; ties are broken by id in the same direction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SortKey {

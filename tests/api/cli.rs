@@ -116,7 +116,8 @@ async fn migrate_applies_the_schema_and_exits() {
             "imports",
             "outbox",
             "products",
-            "seaql_migrations"
+            "seaql_migrations",
+            "seller_product_counts"
         ],
         "every table the migrations create, and nothing else"
     );

@@ -33,6 +33,7 @@ mod products;
 mod query_strings;
 mod rate_limiter_adapters;
 mod rate_limiting_http;
+mod seller_counts;
 mod spec;
 mod tenancy;
 mod validation;
