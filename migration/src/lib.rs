@@ -12,6 +12,21 @@ mod m20261125_000004_create_imports;
 mod m20261126_000005_order_outbox_ids_per_seller;
 mod m20261201_000006_count_live_products_per_seller;
 
+/// Runs `statements` in order on PostgreSQL; nothing on SQLite, which needs none of them.
+pub(crate) async fn on_postgres(
+    manager: &SchemaManager<'_>,
+    statements: &[&str],
+) -> Result<(), DbErr> {
+    if manager.get_database_backend() != sea_orm_migration::sea_orm::DatabaseBackend::Postgres {
+        return Ok(());
+    }
+    let db = manager.get_connection();
+    for sql in statements {
+        db.execute_unprepared(sql).await?;
+    }
+    Ok(())
+}
+
 pub struct Migrator;
 
 #[async_trait::async_trait]

@@ -2,10 +2,13 @@
 //! an unfiltered list reads its total from there. Every kind of write keeps it exact.
 
 use futures::future::join_all;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{count, fresh_seller, id_of, product, Backend, TestApp};
+use crate::{
+    helpers::{count, fresh_seller, id_of, product, Backend, TestApp},
+    imports::import,
+};
 
 async fn kept(app: &TestApp, seller: &str) -> i64 {
     count(
@@ -42,35 +45,6 @@ async fn agree(app: &TestApp, seller: &str, expected: i64, after: &str) {
         expected,
         "{after}: list total"
     );
-}
-
-async fn import(app: &TestApp, seller: &str, csv: &'static str) {
-    let resp = app
-        .request(Method::POST, "/api/products/import", Some(seller))
-        .header("content-type", "text/csv")
-        .body(csv)
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(resp.status(), StatusCode::ACCEPTED);
-    let accepted: Value = resp.json().await.expect("json");
-    let path = format!(
-        "/api/products/import/{}",
-        accepted["import_id"].as_str().expect("id")
-    );
-    for _ in 0..100 {
-        let status: Value = app
-            .send(Method::GET, &path, Some(seller))
-            .await
-            .json()
-            .await
-            .expect("json");
-        if status["status"] == "completed" {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("the import did not complete");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -111,10 +85,7 @@ async fn every_write_keeps_the_sellers_count_exact() {
         app.adjust(&seller, mine[0], 5).await.status(),
         StatusCode::OK
     );
-    assert_eq!(
-        app.delete(&seller, mine[1]).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.delete(&seller, mine[1]).await.status(), StatusCode::OK);
     assert_eq!(
         app.delete(&seller, mine[1]).await.status(),
         StatusCode::NOT_FOUND
@@ -128,7 +99,11 @@ async fn every_write_keeps_the_sellers_count_exact() {
     .await;
 
     // An import that creates three and updates two existing skus.
-    import(&app, &seller, "name,price,quantity,category,sku\nA,1,1,C,S-1\nB,2,2,C,S-4\nN1,3,3,C,N-1\nN2,4,4,C,N-2\nN3,5,5,C,N-3\n").await;
+    let done = import(&app, &seller, "", "name,price,quantity,category,sku\nA,1,1,C,S-1\nB,2,2,C,S-4\nN1,3,3,C,N-1\nN2,4,4,C,N-2\nN3,5,5,C,N-3\n").await;
+    assert_eq!(
+        (done["created"].as_i64(), done["updated"].as_i64()),
+        (Some(3), Some(2))
+    );
     agree(&app, &seller, 10, "an import of 3 new and 2 existing skus").await;
 
     // Rows removed for good (by hand: the service only soft-deletes).

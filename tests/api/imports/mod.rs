@@ -107,7 +107,8 @@ async fn finished(app: &TestApp, seller: &str, id: &str) -> Value {
     panic!("import {id} did not finish");
 }
 
-async fn import(app: &TestApp, seller: &str, query: &str, csv: &str) -> Value {
+/// Imports `csv` as a raw `text/csv` body and waits for the end; the final status.
+pub(crate) async fn import(app: &TestApp, seller: &str, query: &str, csv: &str) -> Value {
     let id = start(app, seller, query, csv).await;
     finished(app, seller, &id).await
 }
