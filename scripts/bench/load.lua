@@ -5,7 +5,8 @@
 --
 -- MODE: get (GET /api/products/{id}), list (GET /api/products?limit=20), create
 -- (POST /api/products), mix (70% get, 20% create, 10% quantity adjustment of +1).
--- PAIRS: a file with one "seller-id product-id" per line (one line = the one-seller case).
+-- PAIRS: a file with one "seller-id product-id [token]" per line (one line = the one-seller
+-- case); with a token the request carries it as a bearer token instead of X-Seller-Id.
 -- GETs are formatted once at init, so the client's work per GET is the same in every run.
 -- done() prints one "BENCH ..." line that the shell scripts parse.
 
@@ -20,8 +21,9 @@ local body = '{"name":"Load","price":9.99,"quantity":50,"category":"Bench"}'
 local adjust = '{"delta":1,"reason":"load"}'
 local json = { ["Content-Type"] = "application/json" }
 
-local function with_seller(headers, seller)
-  local h = { ["X-Seller-Id"] = seller }
+-- The seller's credentials: its bearer token when the pairs file gives one, else X-Seller-Id.
+local function with_seller(headers, seller, token)
+  local h = token and { ["Authorization"] = "Bearer " .. token } or { ["X-Seller-Id"] = seller }
   for key, v in pairs(headers or {}) do h[key] = v end
   return h
 end
@@ -30,11 +32,12 @@ function init(args)
   mode = args[1] or error("usage: ... -- MODE PAIRS")
   local path = args[2] or error("usage: ... -- MODE PAIRS")
   for line in io.lines(path) do
-    local seller, id = line:match("^(seller%-%w+)%s+(%d+)%s*$")
+    local seller, id, token = line:match("^(seller%-%w+)%s+(%d+)%s*(%S*)%s*$")
     if seller then
       n = n + 1
-      pairs_[n] = { seller = seller, id = id }
-      gets[n] = wrk.format("GET", "/api/products/" .. id, with_seller(nil, seller))
+      if token == "" then token = nil end
+      pairs_[n] = { seller = seller, id = id, token = token }
+      gets[n] = wrk.format("GET", "/api/products/" .. id, with_seller(nil, seller, token))
     end
   end
   if n == 0 then error("no pairs in " .. path) end
@@ -53,12 +56,12 @@ function request()
   if kind == "get" then
     return gets[i]
   elseif kind == "list" then
-    return wrk.format("GET", "/api/products?limit=20", with_seller(nil, p.seller))
+    return wrk.format("GET", "/api/products?limit=20", with_seller(nil, p.seller, p.token))
   elseif kind == "create" then
-    return wrk.format("POST", "/api/products", with_seller(json, p.seller), body)
+    return wrk.format("POST", "/api/products", with_seller(json, p.seller, p.token), body)
   else
     return wrk.format("POST", "/api/products/" .. p.id .. "/quantity-adjustments",
-      with_seller(json, p.seller), adjust)
+      with_seller(json, p.seller, p.token), adjust)
   end
 end
 

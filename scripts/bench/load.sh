@@ -7,6 +7,7 @@
 #   list    GET /api/products?limit=20 of those sellers
 #   create  POST /api/products (each with its outbox event, relayed to the broker)
 #   mix     70% get, 20% create, 10% quantity adjustment
+# `get` also runs with the sellers holding HS256 bearer tokens (AUTH_MODE=jwt; JWT=0 skips it).
 # Baselines: `get` with the limiter off (RATE_LIMIT_ENABLED=false, no Redis), and pgbench
 # running the server's own SELECT of one product by id and seller (64 clients, same ids).
 # The seeded table is analysed once. Then (GROWN=1, the default) it grows to 1,000,000 products
@@ -69,7 +70,7 @@ start_server() {
   esac
   env -u REDIS_URL -u KAFKA_BROKERS PORT="$BENCH_PORT" HOST=127.0.0.1 DATABASE_URL="$DB_URL" \
     DATABASE_MAX_CONNECTIONS=32 RATE_LIMIT_STANDARD=1000000 LOG_FORMAT=json RUST_LOG=warn \
-    "${extra[@]}" "$BIN" >"$OUT/server-$2.log" 2>&1 &
+    "${extra[@]}" ${AUTH_ENV[@]+"${AUTH_ENV[@]}"} "$BIN" >"$OUT/server-$2.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 150); do
     curl -sf -o /dev/null "$BASE/health/ready" && return 0
@@ -102,8 +103,10 @@ RESULTS=$OUT/results.md
 } >"$RESULTS"
 
 TABLE="seeded with $SELLERS products"
+AUTH_ENV=()
+STACK_NOTE=
 run_case() { # run_case MODE on|off
-  local mode=$1 stack=$2 name="$1-$2-${GROWN_PHASE:-fresh}" line rss
+  local mode=$1 stack=$2 name="$1-$2-${GROWN_PHASE:-fresh}${STACK_NOTE:+-jwt}" line rss
   start_server "$stack" "$name"
   wrk -t2 -c"$CONNECTIONS" -d"$WARMUP" -s "$LUA" "$BASE" -- "$mode" "$PAIRS" >/dev/null 2>&1
   log "$name: wrk -t2 -c$CONNECTIONS -d$DURATION"
@@ -117,7 +120,7 @@ run_case() { # run_case MODE on|off
   sock=$(sed -n 's/.*Socket errors: \(.*\)/\1/p' "$OUT/wrk-$name.txt")
   val() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<"$line"; }
   printf '| %s | %s | %s | %s | %.2f | %.2f | %s | %s | %s |\n' "$mode" \
-    "$([ "$stack" = on ] && echo "PostgreSQL + Redis limiter + Kafka relay" || echo "limiter off, no Redis/Kafka")" \
+    "$([ "$stack" = on ] && echo "PostgreSQL + Redis limiter + Kafka relay${STACK_NOTE:-}" || echo "limiter off, no Redis/Kafka")" \
     "$TABLE" \
     "$(printf '%.0f' "$(val rps)")" "$(echo "$(val p50_us) / 1000" | bc -l)" \
     "$(echo "$(val p99_us) / 1000" | bc -l)" "${non2xx:-0}" "${sock:-none}" "$rss" >>"$RESULTS"
@@ -125,6 +128,32 @@ run_case() { # run_case MODE on|off
 
 run_case get off
 run_case get on
+if [ "${JWT:-1}" = 1 ]; then
+  # The same sellers holding HS256 bearer tokens (AUTH_MODE=jwt): the cost of verifying one
+  # per request.
+  JWT_PAIRS=$OUT/pairs-jwt.txt
+  AUTH_JWT_SECRET=load-bench-secret-0123456789abcdef-0123 python3 - "$PAIRS" "$JWT_PAIRS" <<'PY'
+import base64, hashlib, hmac, json, os, sys, time
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+secret, now = os.environ["AUTH_JWT_SECRET"].encode(), int(time.time())
+with open(sys.argv[1]) as pairs, open(sys.argv[2], "w") as out:
+    for line in pairs:
+        seller, pid = line.split()
+        claims = {"iss": "load", "aud": "product-api", "seller_id": seller, "iat": now,
+                  "exp": now + 3600, "scope": "products:read products:write"}
+        head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode()) + "." + b64(json.dumps(claims).encode())
+        sig = b64(hmac.new(secret, head.encode(), hashlib.sha256).digest())
+        out.write(f"{seller} {pid} {head}.{sig}\n")
+PY
+  SAVED_PAIRS=$PAIRS
+  PAIRS=$JWT_PAIRS
+  AUTH_ENV=(AUTH_MODE=jwt AUTH_JWT_SECRET=load-bench-secret-0123456789abcdef-0123 AUTH_ISSUER=load AUTH_AUDIENCE=product-api)
+  STACK_NOTE=", bearer tokens (HS256)"
+  run_case get on
+  PAIRS=$SAVED_PAIRS
+  AUTH_ENV=()
+  STACK_NOTE=
+fi
 run_case list on
 run_case create on
 run_case mix on
