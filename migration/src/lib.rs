@@ -11,6 +11,7 @@ mod m20261125_000003_create_outbox;
 mod m20261125_000004_create_imports;
 mod m20261126_000005_order_outbox_ids_per_seller;
 mod m20261201_000006_count_live_products_per_seller;
+mod m20261201_000007_outbox_ids_drawn_by_batch_writers;
 
 /// Runs `statements` in order on PostgreSQL; nothing on SQLite, which needs none of them.
 pub(crate) async fn on_postgres(
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000004_create_imports::Migration),
             Box::new(m20261126_000005_order_outbox_ids_per_seller::Migration),
             Box::new(m20261201_000006_count_live_products_per_seller::Migration),
+            Box::new(m20261201_000007_outbox_ids_drawn_by_batch_writers::Migration),
         ]
     }
 }

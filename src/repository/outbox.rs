@@ -28,7 +28,9 @@ pub struct NewRow {
 /// streams resume after the last id they sent and rely on this.
 ///
 /// On PostgreSQL many rows go as one statement whatever their count, each column one array
-/// parameter (`unnest`): the same statement text and plan for every batch.
+/// parameter (`unnest`): the same statement text and plan for every batch. That statement
+/// takes each seller's lock once and draws the ids itself, in the rows' order, which the
+/// trigger would otherwise do row by row (`m20261201_000007_outbox_ids_drawn_by_batch_writers`).
 pub async fn append(db: &impl ConnectionTrait, rows: Vec<NewRow>) -> Result<Vec<Model>, DbErr> {
     if rows.len() > 1 && db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
         return append_unnested(db, rows).await;
@@ -59,9 +61,13 @@ async fn append_unnested(
     rows: Vec<NewRow>,
 ) -> Result<Vec<Model>, DbErr> {
     use sea_orm::{sea_query::ArrayType, Value};
-    const SQL: &str =
-        "INSERT INTO outbox (seller_id, event_type, product_id, payload, created_at) \
-        SELECT seller_id, event_type, product_id, payload, created_at \
+    // The trigger's lock, once per seller, before any id is drawn (the same keys).
+    const LOCK: &str = "SELECT pg_advisory_xact_lock(1869968482, hashtext(s)) \
+        FROM (SELECT DISTINCT unnest($1::text[]) AS s ORDER BY 1) AS sellers";
+    // Output expressions are computed after ORDER BY, so ids ascend in the rows' order.
+    const SQL: &str = "INSERT INTO outbox (id, seller_id, event_type, product_id, payload, \
+        created_at) \
+        SELECT nextval('outbox_id_seq'), seller_id, event_type, product_id, payload, created_at \
         FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::timestamptz[]) \
         WITH ORDINALITY AS r(seller_id, event_type, product_id, payload, created_at, ord) \
         ORDER BY ord RETURNING id";
@@ -96,8 +102,11 @@ async fn append_unnested(
         array(ArrayType::String, payload),
         array(ArrayType::ChronoDateTimeUtc, at),
     ];
-    let statement =
-        sea_orm::Statement::from_sql_and_values(sea_orm::DatabaseBackend::Postgres, SQL, values);
+    let pg = sea_orm::DatabaseBackend::Postgres;
+    let sellers = values[0].clone();
+    db.query_all(sea_orm::Statement::from_sql_and_values(pg, LOCK, [sellers]))
+        .await?;
+    let statement = sea_orm::Statement::from_sql_and_values(pg, SQL, values);
     let mut ids = super::products::ids_of(db.query_all(statement).await?)?;
     // The trigger draws ids as rows arrive, in `ord` order: ascending ids are the events'
     // order. Only the ids come back; the rows are what was sent.

@@ -28,6 +28,7 @@ mod kafka_broker_restart;
 mod kafka_publisher;
 mod limits;
 mod operations;
+mod outbox_order;
 mod pagination;
 mod products;
 mod query_strings;
