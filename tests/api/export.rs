@@ -253,3 +253,50 @@ async fn the_copy_export_is_byte_for_byte_the_encoded_one() {
         );
     }
 }
+
+/// A client that stops reading an export leaves the rest of its COPY unread: the connection
+/// that ran it must never serve another query. With one pooled connection, every request
+/// after an abandoned export still gets its own answer, and the next export is whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_export_leaves_no_connection_behind() {
+    use futures::StreamExt;
+
+    let app = TestApp::spawn_with(Backend::Postgres, &[("DATABASE_MAX_CONNECTIONS", "1")]).await;
+    let db = sea_orm::Database::connect(&app.db_url).await.expect("db");
+    sea_orm::ConnectionTrait::execute_unprepared(
+        &db,
+        "INSERT INTO products (seller_id, name, description, price_cents, quantity, category, version, created_at, updated_at) \
+         SELECT 'seller-alice', 'Bulk ' || g, repeat('d', 200), 100 + g, g, 'Bulk', 1, now() + g * interval '1 microsecond', now() \
+         FROM generate_series(1, 20000) AS g",
+    )
+    .await
+    .expect("seed");
+    let theirs = app
+        .create_ok(SELLER_B, &product(json!({ "name": "Bob's" })))
+        .await;
+
+    for _ in 0..3 {
+        let resp = export(&app, SELLER_A, "").await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        let mut body = resp.bytes_stream();
+        let first = body.next().await.expect("a chunk").expect("readable");
+        assert!(!first.is_empty());
+        drop(body);
+        for _ in 0..10 {
+            let got: serde_json::Value = app
+                .get(SELLER_B, id_of(&theirs))
+                .await
+                .json()
+                .await
+                .expect("json");
+            assert_eq!(
+                got, theirs,
+                "a GET after an abandoned export answers its own query"
+            );
+            let list: serde_json::Value = app.list(SELLER_B, "").await.json().await.expect("json");
+            assert_eq!(list["pagination"]["total"], 1);
+        }
+    }
+    let whole = parse(&export(&app, SELLER_A, "").await.text().await.expect("body"));
+    assert_eq!(whole.len(), 20000);
+}
