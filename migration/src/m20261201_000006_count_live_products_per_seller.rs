@@ -9,9 +9,10 @@
 //! - a soft delete (or an undelete), per row, only when `deleted_at` changes;
 //! - deletes, per statement, from their old rows.
 //!
-//! The count row is locked by a seller's write until it commits. A seller's writes already
-//! wait for each other there (the outbox trigger's per-seller lock), and every writer takes
-//! the product rows first, then the count, then the outbox lock, in that order.
+//! The count row is locked by a seller's write from its product insert or soft delete until it
+//! commits, so a seller's writes wait for each other from there (before, from the outbox
+//! lock, taken later in the same transactions). Every writer takes the product rows first,
+//! then the count, then the outbox lock, in that order.
 //! SQLite counts directly.
 
 use sea_orm_migration::prelude::*;
@@ -20,6 +21,9 @@ use sea_orm_migration::prelude::*;
 pub struct Migration;
 
 const UP: &[&str] = &[
+    // Writers of other instances (a rolling deploy) wait from the backfill until the triggers
+    // exist, so no row is counted twice or missed; the migration is one transaction.
+    "LOCK TABLE products IN SHARE ROW EXCLUSIVE MODE",
     "CREATE TABLE seller_product_counts (
        seller_id varchar(50) PRIMARY KEY,
        live bigint NOT NULL

@@ -200,9 +200,32 @@ impl<E: Endpoint> Endpoint for ResolveEndpoint<E> {
         if let Some(seller) = caller.seller() {
             tracing::Span::current().record("seller_id", seller.as_str());
         }
+        let stream_until = match (&caller, req.uri().path() == STREAM_PATH) {
+            (Caller::Authenticated(identity), true) => identity.expires_at,
+            _ => None,
+        };
         req.extensions_mut().insert(caller);
-        Ok(self.inner.call(req).await?.into_response())
+        let resp = self.inner.call(req).await?.into_response();
+        Ok(match stream_until {
+            Some(at) => end_at(resp, at),
+            None => resp,
+        })
     }
+}
+
+/// An event stream opened with a token ends when the token expires: the stream must not
+/// outlive the credentials that opened it. The client reconnects with a fresh token and
+/// `Last-Event-ID`, and misses nothing.
+fn end_at(mut resp: Response, at: chrono::DateTime<chrono::Utc>) -> Response {
+    use futures::StreamExt;
+    if !resp.status().is_success() {
+        return resp;
+    }
+    let left = (at - chrono::Utc::now()).to_std().unwrap_or_default();
+    let body = resp.take_body().into_bytes_stream();
+    let until = tokio::time::sleep(left);
+    resp.set_body(poem::Body::from_bytes_stream(body.take_until(until)));
+    resp
 }
 
 #[cfg(test)]

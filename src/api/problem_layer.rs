@@ -21,7 +21,7 @@ use crate::{
     api::{
         caller::Caller,
         error::{self, codes, Problem, PROBLEM_JSON},
-        generated, query_param, request_context, route_of,
+        generated, query, query_param, request_context, route_of,
     },
     validation,
 };
@@ -307,7 +307,7 @@ fn param_problem(name: &str, reason: &str, value: Value) -> Problem {
     Problem::validation(
         name,
         &constraint,
-        value,
+        query::shown(name, value),
         format!("Invalid parameter `{name}`: {reason}"),
     )
 }

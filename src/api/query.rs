@@ -16,7 +16,7 @@ use poem::{
     http::{uri::PathAndQuery, Uri},
     Endpoint, IntoResponse, Request, Response,
 };
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::api::{error::Problem, generated, request_context, route_of};
 
@@ -71,7 +71,7 @@ fn without_empty_values(query: &str, declared: &[&str]) -> Result<Option<String>
             return Err(Problem::validation(
                 name,
                 "single value",
-                json!(values),
+                shown(name, json!(values)),
                 format!(
                     "Invalid parameter `{name}`: given {} times; give it once",
                     values.len()
@@ -80,6 +80,18 @@ fn without_empty_values(query: &str, declared: &[&str]) -> Result<Option<String>
         }
     }
     Ok(dropped.then(|| kept.join("&")))
+}
+
+/// Query parameters that carry credentials (the stream's `access_token`): a problem never
+/// shows their values.
+const SECRET: &[&str] = &["access_token"];
+
+/// `value` as a problem may show it for parameter `name`: `null` for a credential.
+pub(crate) fn shown(name: &str, value: Value) -> Value {
+    match SECRET.contains(&name) {
+        true => Value::Null,
+        false => value,
+    }
 }
 
 /// One `key=value` pair, form-decoded as the extractors decode it.

@@ -387,6 +387,19 @@ mod tests {
                 vec![mode, ("AUTH_JWKS_URL", "ftp://x"), iss, aud],
                 "AUTH_JWKS_URL",
             ),
+            (
+                vec![mode, ("AUTH_JWKS_URL", "http://id.example/jwks"), iss, aud],
+                "https",
+            ),
+            (
+                vec![
+                    mode,
+                    ("AUTH_JWKS_URL", "http://127.0.0.1.evil.example/"),
+                    iss,
+                    aud,
+                ],
+                "https",
+            ),
             (vec![mode, secret, aud], "AUTH_ISSUER"),
             (vec![mode, secret, iss], "AUTH_AUDIENCE"),
             (
@@ -398,7 +411,14 @@ mod tests {
             let err = Config::from_vars(vars(&list)).expect_err(named);
             assert!(err.0.contains(named), "{list:?}: {err}");
         }
-        for list in [vec![mode, secret, iss, aud], vec![mode, jwks, iss, aud]] {
+        let local = ("AUTH_JWKS_URL", "http://127.0.0.1:8080/jwks.json");
+        let v6 = ("AUTH_JWKS_URL", "http://[::1]:8080/jwks.json");
+        for list in [
+            vec![mode, secret, iss, aud],
+            vec![mode, jwks, iss, aud],
+            vec![mode, local, iss, aud],
+            vec![mode, v6, iss, aud],
+        ] {
             let c = Config::from_vars(vars(&list)).expect("valid");
             assert_eq!(c.auth_mode(), AuthMode::Jwt);
         }

@@ -222,8 +222,12 @@ impl Config {
             (Some(_), Some(_)) => {
                 return refuse("AUTH_JWKS_URL and AUTH_JWT_SECRET: set one, not both".into())
             }
-            (Some(url), None) if !(url.starts_with("https://") || url.starts_with("http://")) => {
-                return refuse(format!("AUTH_JWKS_URL accepts an http(s) URL, got {url}"))
+            // Keys fetched in the clear could be swapped for an attacker's: https, or plain
+            // http only to this machine (a sidecar, the tests).
+            (Some(url), None) if !(url.starts_with("https://") || is_loopback_http(url)) => {
+                return refuse(format!(
+                    "AUTH_JWKS_URL accepts an https URL (http only on loopback), got {url}"
+                ))
             }
             (None, Some(secret)) if secret.len() < 32 => {
                 return refuse("AUTH_JWT_SECRET must be at least 32 bytes".into())
@@ -261,4 +265,17 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// `http://` to 127.0.0.1, `[::1]` or localhost, with or without a port.
+fn is_loopback_http(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let host = rest.split('/').next().unwrap_or_default();
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    matches!(host, "127.0.0.1" | "::1" | "localhost")
 }

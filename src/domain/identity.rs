@@ -1,5 +1,7 @@
 //! Who a request acts for once its credentials were checked, and what it may do.
 
+use chrono::{DateTime, Utc};
+
 use super::SellerId;
 
 /// What a caller may do. A trusted gateway's `X-Seller-Id` grants everything; a bearer token
@@ -24,6 +26,8 @@ impl Grant {
 pub struct Identity {
     pub seller: SellerId,
     pub grant: Grant,
+    /// When the credentials stop being valid (a token's `exp`); `None` for a trusted header.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 impl Identity {
@@ -32,6 +36,7 @@ impl Identity {
         Self {
             seller,
             grant: Grant::All,
+            expires_at: None,
         }
     }
 }

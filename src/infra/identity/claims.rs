@@ -20,6 +20,11 @@ pub(super) fn identity(
     Ok(Identity {
         seller,
         grant: Grant::Scopes(scopes(claims)),
+        // Verified present before the claims reach here.
+        expires_at: claims
+            .get("exp")
+            .and_then(Value::as_i64)
+            .and_then(|exp| chrono::DateTime::from_timestamp(exp, 0)),
     })
 }
 

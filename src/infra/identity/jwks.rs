@@ -46,8 +46,10 @@ impl Cache {
         min_refetch: Duration,
         max_age: Duration,
     ) -> Result<Self, JwksError> {
+        // No redirects: a redirect could lead the fetch off https.
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(Self {
             url,
@@ -60,12 +62,34 @@ impl Cache {
     }
 
     pub(super) async fn key(&self, kid: &str) -> Result<Key, TokenError> {
-        {
+        let stale = {
             let fetched = self.keys.read().await;
             let fresh = fetched.at.is_some_and(|at| at.elapsed() < self.max_age);
-            if let (Some(key), true) = (fetched.keys.get(kid), fresh) {
-                return Ok(key.clone());
+            match fetched.keys.get(kid) {
+                Some(key) if fresh => return Ok(key.clone()),
+                known => known.cloned(),
             }
+        };
+        if let Some(stale) = stale {
+            // A known key past the set's age: one request refreshes the set while the others
+            // go on with the key they have, so a slow provider stalls nobody else.
+            if let Ok(mut last) = self.last_attempt.try_lock() {
+                if !last.is_some_and(|at| at.elapsed() < self.min_refetch) {
+                    *last = Some(Instant::now());
+                    if let Err(e) = self.fetch().await {
+                        tracing::warn!(error = %e, "cannot refresh the JWK set; using the cached keys");
+                    }
+                }
+            }
+            let fetched = self.keys.read().await;
+            return match fetched.keys.get(kid) {
+                Some(key) => Ok(key.clone()),
+                // Refreshed without it: the provider has withdrawn the key.
+                None if fetched.at.is_some_and(|at| at.elapsed() < self.min_refetch) => {
+                    Err(TokenError::UnknownKey)
+                }
+                None => Ok(stale),
+            };
         }
         let failure = self.refetch(false).await.err();
         let fetched = self.keys.read().await;

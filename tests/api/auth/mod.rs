@@ -419,6 +419,15 @@ async fn the_stream_takes_the_token_from_the_query(backend: Backend) {
         "INSUFFICIENT_SCOPE",
     )
     .await;
+    // Given twice, the 400 names the parameter but shows neither value.
+    let twice = open(format!("access_token={token}&access_token={stale}"))
+        .await
+        .expect("sent");
+    let body = assert_problem(twice, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
+    assert!(
+        !body.to_string().contains(&token) && !body.to_string().contains(&stale),
+        "{body}"
+    );
     // Only the stream reads the query: elsewhere it is no credential.
     let resp = app
         .client
@@ -597,4 +606,43 @@ async fn the_query_token_is_never_logged() {
         let signature = token.rsplit('.').next().unwrap_or_default();
         assert!(!text.contains(signature), "the {name} token is in the log");
     }
+}
+
+/// A stream opened with a token ends when the token expires, so it cannot outlive its
+/// credentials; the client reconnects with a fresh one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_ends_when_its_token_expires() {
+    use futures::StreamExt;
+
+    let app = app_with_secret(Backend::Sqlite).await;
+    let seller = fresh_seller();
+    let mut short = claims(&seller, "products:read");
+    short["exp"] = json!(now() + 2);
+    let token = sign_hs256(SECRET.as_bytes(), None, &short);
+    let resp = app
+        .client
+        .get(format!(
+            "{}/api/events/stream?access_token={token}",
+            app.base
+        ))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let started = std::time::Instant::now();
+    let mut body = resp.bytes_stream();
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(chunk) = body.next().await {
+            if chunk.is_err() {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream ended");
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "not before the token expired: {:?}",
+        started.elapsed()
+    );
 }
