@@ -5,6 +5,23 @@
 
 pub use sea_orm_migration::prelude::*;
 
+/// The `MigrationTrait` of a PostgreSQL-only migration: its module's `UP` and `DOWN`
+/// statement lists, run by [`on_postgres`].
+macro_rules! postgres_only {
+    () => {
+        #[async_trait::async_trait]
+        impl MigrationTrait for Migration {
+            async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+                crate::on_postgres(manager, UP).await
+            }
+
+            async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+                crate::on_postgres(manager, DOWN).await
+            }
+        }
+    };
+}
+
 mod m20261125_000001_create_products;
 mod m20261125_000002_create_idempotency_keys;
 mod m20261125_000003_create_outbox;

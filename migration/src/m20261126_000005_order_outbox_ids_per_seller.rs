@@ -37,13 +37,4 @@ const DOWN: &[&str] = &[
     "DROP FUNCTION outbox_id_in_seller_commit_order()",
 ];
 
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::on_postgres(manager, UP).await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::on_postgres(manager, DOWN).await
-    }
-}
+postgres_only!();

@@ -79,13 +79,4 @@ const DOWN: &[&str] = &[
     "DROP TABLE seller_product_counts",
 ];
 
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::on_postgres(manager, UP).await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::on_postgres(manager, DOWN).await
-    }
-}
+postgres_only!();

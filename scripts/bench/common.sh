@@ -40,3 +40,20 @@ stop_server() {
     SERVER_PID=
   fi
 }
+
+# products_csv FILE ROWS [sku]: the benchmarks' CSV of ROWS products (name, description, price,
+# quantity, category, and with `sku` a sku column), the same rows for the same ROWS every time.
+products_csv() {
+  python3 - "$1" "$2" "${3:-}" <<'PY'
+import random, sys
+path, n, sku = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "sku"
+rng = random.Random(7)
+categories = ["Electronics", "Home & Kitchen", "Sports", "Books", "Toys", "Garden"]
+with open(path, "w", newline="") as f:
+    f.write("name,description,price,quantity,category" + (",sku" if sku else "") + "\n")
+    for i in range(n):
+        price = rng.randint(100, 99999) / 100
+        f.write(f'Product {i},"Sturdy item {i}, made to last",{price:.2f},'
+                f'{rng.randint(0, 500)},{categories[i % 6]}' + (f",SKU-{i:07d}" if sku else "") + "\n")
+PY
+}

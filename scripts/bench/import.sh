@@ -47,18 +47,7 @@ ensure_postgres
 mkdir -p "$OUT"
 
 log "generating $ROWS rows in $FILE"
-python3 - "$FILE" "$ROWS" <<'PY'
-import random, sys
-path, n = sys.argv[1], int(sys.argv[2])
-rng = random.Random(7)
-categories = ["Electronics", "Home & Kitchen", "Sports", "Books", "Toys", "Garden"]
-with open(path, "w", newline="") as f:
-    f.write("name,description,price,quantity,category,sku\n")
-    for i in range(n):
-        price = rng.randint(100, 99999) / 100
-        f.write(f'Product {i},"Sturdy item {i}, made to last",{price:.2f},'
-                f'{rng.randint(0, 500)},{categories[i % 6]},SKU-{i:07d}\n')
-PY
+products_csv "$FILE" "$ROWS" sku
 BYTES=$(stat -c %s "$FILE")
 log "file: $BYTES bytes"
 

@@ -306,18 +306,7 @@ run_case() {
 # ---- the CSV file and the \copy floor ---------------------------------------------------------
 FILE=$OUT/products.csv
 log "generating $ROWS rows in $FILE"
-python3 - "$FILE" "$ROWS" <<'PY'
-import random, sys
-path, n = sys.argv[1], int(sys.argv[2])
-rng = random.Random(7)
-categories = ["Electronics", "Home & Kitchen", "Sports", "Books", "Toys", "Garden"]
-with open(path, "w", newline="") as f:
-    f.write("name,description,price,quantity,category\n")
-    for i in range(n):
-        price = rng.randint(100, 99999) / 100
-        f.write(f'Product {i},"Sturdy item {i}, made to last",{price:.2f},'
-                f'{rng.randint(0, 500)},{categories[i % 6]}\n')
-PY
+products_csv "$FILE" "$ROWS"
 BYTES=$(stat -c %s "$FILE")
 [ "$BYTES" -le "$NODE_MAX_UPLOAD" ] ||
   die "the file is $BYTES bytes; the Node.js service takes at most $NODE_MAX_UPLOAD per upload: lower ROWS"
