@@ -85,7 +85,9 @@ impl From<jsonwebtoken::errors::Error> for TokenError {
 /// Checks bearer tokens and turns them into an [`Identity`].
 pub struct Verifier {
     keys: KeySource,
-    validation: Validation,
+    /// The claim checks for each algorithm a key can verify, built once: cloning one per
+    /// request would allocate its issuer and audience sets on every call.
+    validations: Vec<(Algorithm, Validation)>,
     seller_claim: String,
 }
 
@@ -104,15 +106,27 @@ impl Verifier {
                 max_age,
             } => KeySource::Jwks(jwks::Cache::new(url, min_refetch, max_age)?),
         };
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[settings.issuer]);
-        validation.set_audience(&[settings.audience]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
-        validation.leeway = settings.leeway.as_secs();
-        validation.validate_nbf = true;
+        let validation = |algorithm| {
+            let mut v = Validation::new(algorithm);
+            v.set_issuer(&[&settings.issuer]);
+            v.set_audience(&[&settings.audience]);
+            v.set_required_spec_claims(&["exp", "iss", "aud"]);
+            v.leeway = settings.leeway.as_secs();
+            v.validate_nbf = true;
+            (algorithm, v)
+        };
+        let validations = [
+            Algorithm::HS256,
+            Algorithm::RS256,
+            Algorithm::ES256,
+            Algorithm::EdDSA,
+        ]
+        .into_iter()
+        .map(validation)
+        .collect();
         Ok(Self {
             keys,
-            validation,
+            validations,
             seller_claim: settings.seller_claim,
         })
     }
@@ -141,12 +155,13 @@ impl Verifier {
         if header.alg != algorithm {
             return Err(TokenError::Algorithm);
         }
-        let mut validation = self.validation.clone();
-        validation.algorithms = vec![algorithm];
+        let validation = self
+            .validations
+            .iter()
+            .find_map(|(a, v)| (*a == algorithm).then_some(v))
+            .ok_or(TokenError::Algorithm)?;
         let data = jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
-            token,
-            &key,
-            &validation,
+            token, &key, validation,
         )?;
         claims::identity(&data.claims, &self.seller_claim)
     }
