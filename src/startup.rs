@@ -8,7 +8,7 @@ use poem::{
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
     Server,
 };
-use sea_orm::DbErr;
+use sea_orm::{DatabaseConnection, DbErr};
 use tokio_util::sync::CancellationToken;
 
 use crate::{api, config::Config, connection_limit::Limited, repository, state::AppState};
@@ -35,7 +35,18 @@ pub struct Application {
 /// Applies pending migrations; what `product-api migrate` runs.
 pub async fn migrate(config: &Config) -> Result<(), DbErr> {
     let db = crate::state::connect(config).await?;
-    Migrator::up(&db, None).await
+    apply_migrations(&db).await
+}
+
+/// Applies pending migrations, one instance at a time: instances started together on a new
+/// database would otherwise create the same tables at once, and all but one fail.
+async fn apply_migrations(db: &DatabaseConnection) -> Result<(), DbErr> {
+    repository::locks::exclusively(
+        db,
+        repository::locks::MIGRATION_LOCK,
+        Migrator::up(db, None),
+    )
+    .await
 }
 
 /// Asks the local server for `/health/ready` with a bare HTTP/1.1 request, so the image needs
@@ -68,7 +79,7 @@ impl Application {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let db = crate::state::connect(&config).await?;
         if config.run_migrations {
-            Migrator::up(&db, None).await?;
+            apply_migrations(&db).await?;
         }
         let addr = format!("{}:{}", config.host, config.port);
         let acceptor = TcpListener::bind(addr.clone())

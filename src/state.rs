@@ -177,6 +177,10 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
         // tested under load (tests/api/operations.rs).
         .test_before_acquire(false)
         .sqlx_logging(false);
+    let idle = format!("{}ms", config.database_idle_transaction_timeout_ms);
+    options.map_sqlx_postgres_opts(move |pg| {
+        pg.options([("idle_in_transaction_session_timeout", idle.as_str())])
+    });
     Database::connect(options).await
 }
 

@@ -29,6 +29,7 @@ mod m20261125_000004_create_imports;
 mod m20261126_000005_order_outbox_ids_per_seller;
 mod m20261201_000006_count_live_products_per_seller;
 mod m20261201_000007_outbox_ids_drawn_by_batch_writers;
+mod m20261201_000008_keep_import_files_in_the_database;
 
 /// Runs `statements` in order on PostgreSQL; nothing on SQLite, which needs none of them.
 pub(crate) async fn on_postgres(
@@ -58,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000005_order_outbox_ids_per_seller::Migration),
             Box::new(m20261201_000006_count_live_products_per_seller::Migration),
             Box::new(m20261201_000007_outbox_ids_drawn_by_batch_writers::Migration),
+            Box::new(m20261201_000008_keep_import_files_in_the_database::Migration),
         ]
     }
 }

@@ -323,9 +323,11 @@ impl From<ImportError> for Problem {
                     .with_details(json!({ "status": status }))
             }
             ImportError::Io(e) => {
-                tracing::error!(error = %e, "import spool failed");
+                tracing::error!(error = %e, "import file failed");
                 Problem::internal()
             }
+            // Only the worker meets it; no request does.
+            ImportError::Overtaken => Problem::internal(),
             ImportError::Database(e) => database(&e),
         }
     }

@@ -48,6 +48,9 @@ pub fn outbox_batch_size() -> u64 {
 pub fn outbox_sweep_ms() -> u64 {
     1000
 }
+pub fn database_idle_transaction_timeout_ms() -> u64 {
+    10_000
+}
 pub fn outbox_retention_hours() -> u64 {
     168
 }

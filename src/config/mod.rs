@@ -65,6 +65,14 @@ pub struct Config {
     /// `CORS_ALLOWED_ORIGINS`: comma-separated origins allowed to call the API from a browser.
     /// Unset or empty: any origin, without credentials (the seller is a header, not a cookie).
     pub cors_allowed_origins: Option<String>,
+    /// `DATABASE_IDLE_TRANSACTION_TIMEOUT_MS` (PostgreSQL): PostgreSQL ends a transaction of
+    /// this server's that sat idle this long, with its locks: an instance that hangs (or is cut
+    /// off) mid-transaction holds a seller's writes, or the outbox relay, no longer than this;
+    /// another instance then relays from its next sweep. An instance that dies loses its locks
+    /// at once. Default 10000; it must exceed the broker's acknowledgement time, which the relay
+    /// waits for inside its transaction.
+    #[serde(default = "defaults::database_idle_transaction_timeout_ms")]
+    pub database_idle_transaction_timeout_ms: u64,
     /// `SHUTDOWN_DELAY_SECS`: after SIGTERM, readiness turns 503 at once but new connections
     /// are still accepted this long, so load balancers stop routing first. Default 2.
     #[serde(default = "defaults::shutdown_delay_secs")]

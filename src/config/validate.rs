@@ -75,6 +75,13 @@ impl Config {
         if !(10..=3_600_000).contains(&self.outbox_sweep_ms) {
             return bad("OUTBOX_SWEEP_MS", "10..=3600000", &self.outbox_sweep_ms);
         }
+        if !(1000..=3_600_000).contains(&self.database_idle_transaction_timeout_ms) {
+            return bad(
+                "DATABASE_IDLE_TRANSACTION_TIMEOUT_MS",
+                "1000..=3600000",
+                &self.database_idle_transaction_timeout_ms,
+            );
+        }
         if self.outbox_retention_hours < 1 {
             return bad(
                 "OUTBOX_RETENTION_HOURS",

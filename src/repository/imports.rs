@@ -192,10 +192,13 @@ pub async fn worker_start(
     Ok(rows.into_iter().next())
 }
 
-/// Adds a batch's counts and moves the resume point; returns the import as it now is.
+/// Adds a batch's counts and moves the resume point from `from`; returns the import as it now
+/// is, or `None` when it is gone or its resume point is no longer `from` (another worker
+/// moved it).
 pub async fn worker_advance(
     db: &impl ConnectionTrait,
     id: &str,
+    from: i64,
     p: Progress,
     now: DateTime<Utc>,
 ) -> Result<Option<Model>, DbErr> {
@@ -210,6 +213,7 @@ pub async fn worker_advance(
         .col_expr(Column::ResumeLine, Expr::value(p.resume_line))
         .col_expr(Column::UpdatedAt, Expr::value(now))
         .filter(Column::Id.eq(id))
+        .filter(Column::ResumeOffset.eq(from))
         .exec_with_returning(db)
         .await?;
     Ok(rows.into_iter().next())

@@ -8,6 +8,36 @@ use sea_orm::{
 
 /// Advisory lock key of the relay ("outbox" in ASCII).
 const RELAY_LOCK: i64 = 0x6f7574626f78;
+/// Advisory lock key of schema migrations ("migrate" in ASCII).
+pub const MIGRATION_LOCK: i64 = 0x006d_6967_7261_7465;
+
+/// Runs `work` while holding the session advisory lock `key` (waiting for it), so only one
+/// instance at a time does it; on SQLite, just runs it. The lock is held on a connection of its
+/// own, outside the pool, which `work` may need whole; closing it releases the lock.
+pub async fn exclusively<T>(
+    db: &DatabaseConnection,
+    key: i64,
+    work: impl std::future::Future<Output = Result<T, DbErr>>,
+) -> Result<T, DbErr> {
+    use sea_orm::sqlx::{postgres::PgConnection, Connection};
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        return work.await;
+    }
+    let options = db.get_postgres_connection_pool().connect_options();
+    let mut conn = PgConnection::connect_with(&options)
+        .await
+        .map_err(sqlx_err)?;
+    sea_orm::sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(key)
+        .execute(&mut conn)
+        .await
+        .map_err(sqlx_err)?;
+    let done = work.await;
+    if let Err(e) = conn.close().await {
+        tracing::warn!(error = %e, "lock connection not closed cleanly");
+    }
+    done
+}
 
 /// Takes the relay's lock for the rest of the transaction `txn`; `false` when another
 /// instance holds it.

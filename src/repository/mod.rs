@@ -3,6 +3,7 @@
 //! service decides the transaction, and return `DbErr`.
 
 pub mod idempotency;
+pub mod import_chunks;
 pub mod imports;
 pub mod locks;
 pub mod outbox;

@@ -8,7 +8,12 @@
 //! consumers de-duplicate by `ce_id`.
 //!
 //! On PostgreSQL a transaction-scoped advisory lock makes one instance relay at a time, which
-//! keeps every seller's events in order across instances and avoids double publishing.
+//! keeps every seller's events in order across instances and avoids double publishing. Every
+//! instance tries for it on each wake and sweep, so when the relaying instance dies (its
+//! connection closes, and the lock with it) another one relays from its next sweep; one that
+//! hangs mid-batch loses its transaction, and the lock, after
+//! `DATABASE_IDLE_TRANSACTION_TIMEOUT_MS`. What the lost batch had sent is sent again:
+//! duplicates, with the same `ce_id`, never gaps.
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 

@@ -382,3 +382,175 @@ async fn low_stock_fires_once_under_concurrent_adjustments(app: TestApp) {
     assert_eq!(count("ProductUpdated").await, 76);
     assert_eq!(count("ProductCreated").await, 1);
 }
+
+/// Sends `signal` (`STOP`, `CONT`) to a spawned server.
+fn signal(server: &std::process::Child, signal: &str) {
+    let sent = Command::new("kill")
+        .args([format!("-{signal}"), server.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success(), "kill -{signal}");
+}
+
+/// Whether a session holds the relay's advisory lock (key 0x6f7574626f78) in this database.
+async fn relay_lock_held(db: &sea_orm::DatabaseConnection) -> bool {
+    let sql = "SELECT COUNT(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND granted \
+               AND classid = 28533 AND objid = 1952608120 AND objsubid = 1 \
+               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())";
+    let row = db
+        .query_one(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .expect("pg_locks")
+        .expect("a row");
+    row.try_get::<i64>("", "n").expect("count") > 0
+}
+
+/// An instance frozen (SIGSTOP) while it relays keeps the relay only until PostgreSQL ends its
+/// idle transaction; the other instance then publishes every acknowledged write, its own and
+/// the frozen one's, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_relaying_instance_hands_the_relay_over() {
+    let brokers = brokers_from_env();
+    let prefix = unique_prefix("frozen");
+    let db_url = fresh_database(Backend::Postgres).await;
+    let start = || {
+        let port = crate::helpers::free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_product-api"))
+            .env("PORT", port.to_string())
+            .env("HOST", "127.0.0.1")
+            .env("DATABASE_URL", &db_url)
+            .env("KAFKA_BROKERS", &brokers)
+            .env("KAFKA_TOPIC_PREFIX", &prefix)
+            .env("OUTBOX_SWEEP_MS", "100")
+            .env("DATABASE_IDLE_TRANSACTION_TIMEOUT_MS", "1000")
+            .env("OUTBOX_BATCH_SIZE", "5")
+            .env("RATE_LIMIT_ENABLED", "false")
+            .env("IMPORT_SPOOL_DIR", crate::helpers::spool_dir())
+            .env("LOG_FORMAT", "json")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("server starts");
+        (child, format!("http://127.0.0.1:{port}/api/products"))
+    };
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .expect("client");
+    let (mut a, a_url) = start();
+    let (mut b, b_url) = start();
+    for url in [&a_url, &b_url] {
+        crate::helpers::wait_until_live(&client, url.trim_end_matches("/api/products")).await;
+    }
+    let seller = fresh_seller();
+    let create = {
+        let (client, seller) = (client.clone(), seller.clone());
+        move |url: String, i: usize| {
+            let (client, seller) = (client.clone(), seller.clone());
+            async move {
+                let resp = client
+                    .post(&url)
+                    .header("X-Seller-Id", &seller)
+                    .json(&product(json!({ "name": format!("Relay {i}") })))
+                    .send()
+                    .await
+                    .ok()?;
+                if resp.status() != StatusCode::CREATED {
+                    return None;
+                }
+                Some(id_of(&resp.json::<Value>().await.ok()?))
+            }
+        }
+    };
+
+    // A writes continuously, so its relay holds the lock most of the time; freeze A while it
+    // does (a hold that outlasts B's brief sweeps is A's).
+    let writers: Vec<_> = (0..16)
+        .map(|w| {
+            let a_url = a_url.clone();
+            let create = create.clone();
+            tokio::spawn(async move {
+                let mut acknowledged = Vec::new();
+                for i in 0..100_000 {
+                    match create(a_url.clone(), w * 100_000 + i).await {
+                        Some(id) => acknowledged.push(id),
+                        None => break,
+                    }
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    let db = Database::connect(&db_url).await.expect("database");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut frozen_holding = false;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !frozen_holding && Instant::now() < deadline {
+        if relay_lock_held(&db).await {
+            signal(&a, "STOP");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            frozen_holding = relay_lock_held(&db).await;
+            if !frozen_holding {
+                signal(&a, "CONT");
+            }
+        }
+    }
+    assert!(frozen_holding, "A was frozen holding the relay lock");
+    let mut from_a = Vec::new();
+    for writer in writers {
+        from_a.extend(writer.await.expect("writer"));
+    }
+    assert!(!from_a.is_empty(), "A acknowledged writes before it froze");
+
+    // A's frozen transactions hold the seller's lock each in turn, for up to the idle limit
+    // each, so B's first writes may wait that long; none fails.
+    let create_slowly = {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("client");
+        let seller = seller.clone();
+        move |url: String, i: usize| {
+            let (client, seller) = (client.clone(), seller.clone());
+            async move {
+                let resp = client
+                    .post(&url)
+                    .header("X-Seller-Id", &seller)
+                    .json(&product(json!({ "name": format!("Relay {i}") })))
+                    .send()
+                    .await
+                    .expect("B answers");
+                assert_eq!(resp.status(), StatusCode::CREATED, "B writes");
+                id_of(&resp.json::<Value>().await.expect("json"))
+            }
+        }
+    };
+    let mut from_b = Vec::new();
+    for i in 0..20 {
+        let id = create_slowly(b_url.clone(), 1_000_000 + i).await;
+        from_b.push(id);
+    }
+    let expected: BTreeSet<i64> = from_a.iter().chain(&from_b).copied().collect();
+    let consumed = wait_for(&brokers, &prefix, "events while A is frozen", |c| {
+        let published: BTreeSet<i64> = c
+            .iter()
+            .filter_map(|e| e.value["data"]["productId"].as_i64())
+            .collect();
+        expected.is_subset(&published)
+    })
+    .await;
+    signal(&a, "CONT");
+    for server in [&mut a, &mut b] {
+        let _ = server.kill();
+        let _ = server.wait();
+    }
+
+    // De-duplicated by ce_id, the seller's events are in sequence order on their partition.
+    let mut seen = BTreeSet::new();
+    let order: Vec<i64> = consumed
+        .iter()
+        .filter(|e| e.key == seller && seen.insert(e.ce_id()))
+        .map(Consumed::ce_id)
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "in order: {order:?}");
+}

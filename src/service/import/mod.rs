@@ -1,7 +1,8 @@
-//! CSV imports: the upload is spooled to disk and its header checked while the client waits;
-//! a background worker (`worker`) then writes the rows in batches, each one transaction with
-//! its products, their outbox events and the import's progress, so an import killed midway
-//! resumes from its last committed batch with exact counts.
+//! CSV imports: the upload is stored (in PostgreSQL, or a spool file on SQLite; see `spool`)
+//! and its header checked while the client waits; a background worker (`worker`), on any
+//! instance, then writes the rows in batches, each one transaction with its products, their
+//! outbox events and the import's progress, so an import killed midway resumes from its last
+//! committed batch with exact counts.
 
 pub mod batch;
 pub mod columns;
@@ -37,6 +38,7 @@ use crate::{
 };
 
 use columns::HeaderError;
+use spool::Spool;
 
 /// An uploaded file's bytes as they arrive; the HTTP layer takes them out of the request.
 pub type FileBytes = BoxStream<'static, Result<Bytes, ImportError>>;
@@ -64,9 +66,11 @@ pub enum ImportError {
     Header(#[from] HeaderError),
     #[error("import {0} not found")]
     NotFound(String),
+    #[error("another worker has taken the import over")]
+    Overtaken,
     #[error("import {id} is already {status}")]
     Finished { id: String, status: String },
-    #[error("spool file: {0}")]
+    #[error("import file: {0}")]
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Database(#[from] DbErr),
@@ -136,23 +140,18 @@ impl ImportService {
         }
     }
 
-    /// Spools the upload, checks its header and queues the import.
+    /// Stores the upload, checks its header and queues the import.
     pub async fn accept(
         &self,
         seller: &SellerId,
         file: FileBytes,
         options: Options,
     ) -> Result<ImportReport, ImportError> {
-        tokio::fs::create_dir_all(&self.settings.spool_dir).await?;
         let id = format!("import-{}", uuid::Uuid::new_v4().simple());
-        let path = self.settings.spool_dir.join(format!("{id}.csv"));
-        let accepted = self.queue(seller, id, &path, file, options).await;
+        let spool = Spool::new(&self.db, &self.settings, &id);
+        let accepted = self.queue(seller, id, &spool, file, options).await;
         if accepted.is_err() {
-            if let Err(e) = tokio::fs::remove_file(&path).await {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!(error = %e, path = %path.display(), "spool file not removed");
-                }
-            }
+            spool.remove().await;
         }
         accepted.map(|import| report(import, Vec::new()))
     }
@@ -161,12 +160,12 @@ impl ImportService {
         &self,
         seller: &SellerId,
         id: String,
-        path: &std::path::Path,
+        spool: &Spool,
         file: FileBytes,
         options: Options,
     ) -> Result<Import, ImportError> {
-        let size = spool::store(file, path, &self.settings).await?;
-        let scanned = scan::scan(path, self.settings.max_rows).await?;
+        let size = spool.store(file, &self.settings).await?;
+        let scanned = scan::scan(spool.open(0).await?, self.settings.max_rows).await?;
         let has_sku = scanned.columns.sku.is_some();
         // Upsert updates the product with a row's sku and creates the others, so without a
         // sku column it creates every row, as insert does.
@@ -183,7 +182,7 @@ impl ImportService {
             mode: mode.as_str().to_string(),
             dry_run: options.dry_run,
             error_policy: options.error_policy.as_str().to_string(),
-            spool_path: path.display().to_string(),
+            spool_path: spool.path(),
             size_bytes: i64::try_from(size).unwrap_or(i64::MAX),
             total_rows: i64::try_from(scanned.rows).unwrap_or(i64::MAX),
             processed: 0,
@@ -248,7 +247,7 @@ impl ImportService {
                 txn.commit().await?;
                 self.announcer.announce(events);
                 if was_queued {
-                    worker::remove_spool(&import.spool_path).await;
+                    Spool::of(&self.db, &import).remove().await;
                 }
             }
         }
@@ -263,7 +262,7 @@ impl ImportService {
             .ok_or_else(|| ImportError::NotFound(id.to_string()))?;
         repository::imports::delete(&txn, seller, id).await?;
         txn.commit().await?;
-        worker::remove_spool(&import.spool_path).await;
+        Spool::of(&self.db, &import).remove().await;
         Ok(())
     }
 

@@ -1,14 +1,12 @@
-//! Reads a spool file from a position in batches of parsed rows, in a task of its own, so the
+//! Reads an import's file from a position in batches of parsed rows, in a task of its own, so the
 //! next batch is parsed while the current one is written.
 
-use std::io::SeekFrom;
-
 use csv_async::ByteRecord;
-use tokio::{io::AsyncSeekExt, sync::mpsc};
+use tokio::sync::mpsc;
 
-use super::{batch::Batch, columns::Columns, rows, scan, ImportError};
+use super::{batch::Batch, columns::Columns, rows, scan, spool::Spool, ImportError};
 
-/// A position in the spool file: byte offset and 1-based line.
+/// A position in the file: byte offset and 1-based line.
 #[derive(Clone, Copy, Debug)]
 pub struct At {
     pub offset: u64,
@@ -19,12 +17,12 @@ pub struct At {
 /// committed.
 pub type Read = Result<(Batch, At), ImportError>;
 
-/// Starts reading `path` at `start`; the receiver gets batches until the end of the file (or
+/// Starts reading the file at `start`; the receiver gets batches until the end of the file (or
 /// the first error), and dropping it stops the reader.
-pub fn batches(path: String, start: At, columns: Columns, size: usize) -> mpsc::Receiver<Read> {
+pub fn batches(spool: Spool, start: At, columns: Columns, size: usize) -> mpsc::Receiver<Read> {
     let (tx, rx) = mpsc::channel(1);
     tokio::spawn(async move {
-        if let Err(e) = read(&path, start, &columns, size, &tx).await {
+        if let Err(e) = read(&spool, start, &columns, size, &tx).await {
             let _ = tx.send(Err(e)).await;
         }
     });
@@ -32,15 +30,13 @@ pub fn batches(path: String, start: At, columns: Columns, size: usize) -> mpsc::
 }
 
 async fn read(
-    path: &str,
+    spool: &Spool,
     start: At,
     columns: &Columns,
     size: usize,
     tx: &mpsc::Sender<Read>,
 ) -> Result<(), ImportError> {
-    let mut file = tokio::fs::File::open(path).await?;
-    file.seek(SeekFrom::Start(start.offset)).await?;
-    let mut csv = scan::reader(file);
+    let mut csv = scan::reader(spool.open(start.offset).await?);
     // Positions the reader reports are relative to `start`.
     let absolute = |p: &csv_async::Position| At {
         offset: start.offset + p.byte(),

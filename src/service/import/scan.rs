@@ -1,8 +1,6 @@
 //! The check made before an import is accepted: the header row is readable and names the
 //! required columns, and the file has no more data rows than allowed.
 
-use std::path::Path;
-
 use csv_async::{AsyncReaderBuilder, ByteRecord};
 
 use super::{columns::Columns, ImportError};
@@ -24,8 +22,11 @@ where
         .create_reader(file)
 }
 
-pub async fn scan(path: &Path, max_rows: u64) -> Result<Scanned, ImportError> {
-    let mut csv = reader(tokio::fs::File::open(path).await?);
+pub async fn scan<R>(file: R, max_rows: u64) -> Result<Scanned, ImportError>
+where
+    R: tokio::io::AsyncRead + Unpin + Send,
+{
+    let mut csv = reader(file);
     let mut record = ByteRecord::new();
     if !csv.read_byte_record(&mut record).await? {
         return Err(super::columns::HeaderError::Empty.into());

@@ -1,12 +1,17 @@
 //! The import worker: takes unfinished imports oldest first and processes each from its
 //! resume point, one batch per transaction, until it is done, cancelled or the server stops.
 //!
-//! On PostgreSQL an import is claimed with a session advisory lock on a dedicated connection,
-//! so two instances never run the same import and a crashed instance's claim ends with its
-//! connection. With `error_policy=abort` every row is checked before the first is written.
+//! On PostgreSQL the file is in the database and any instance's worker may take an import: it
+//! is claimed with a session advisory lock on a dedicated connection, so two instances never
+//! run the same import and a crashed instance's claim ends with its connection; the next sweep
+//! of another instance resumes it. A seller's imports run in the order they were queued: a
+//! worker that finds a seller's import claimed elsewhere leaves that seller's later ones too.
+//! Each batch's commit also checks that the import's resume point is still where this worker
+//! left it, so a worker that lost its claim without noticing cannot write a batch twice.
+//! With `error_policy=abort` every row is checked before the first is written.
 
 use std::{
-    path::Path,
+    collections::HashSet,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -20,7 +25,9 @@ use super::{
     batch::{self, Batch, Plan, Seen},
     columns::Columns,
     reader::{self, At},
-    scan, ErrorPolicy, ImportError, Mode, Settings,
+    scan,
+    spool::Spool,
+    ErrorPolicy, ImportError, Mode, Settings,
 };
 use crate::{
     domain::SellerId,
@@ -43,6 +50,8 @@ use crate::{
 const SWEEP: Duration = Duration::from_secs(5);
 /// `ImportProgress` events are at most this frequent per import.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+/// Chunks of uploads this old whose import never came are deleted: no upload takes as long.
+const ORPHAN_HOURS: i32 = 24;
 /// Rows an import writes before the first refresh of the planner's statistics; each later
 /// refresh waits for twice as many.
 const FIRST_ANALYZE: u64 = 5_000;
@@ -73,12 +82,13 @@ enum PassEnd {
     Interrupted,
 }
 
-pub async fn remove_spool(path: &str) {
-    if let Err(e) = tokio::fs::remove_file(path).await {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            tracing::warn!(error = %e, path, "spool file not removed");
-        }
-    }
+/// What a pass carries from batch to batch.
+struct PassState {
+    /// Skus a dry run would have written.
+    seen: Seen,
+    last_progress: Instant,
+    /// The resume point as this worker left it: a batch commits only from there.
+    checkpoint: i64,
 }
 
 pub struct Worker {
@@ -111,15 +121,24 @@ impl Worker {
         loop {
             match repository::imports::worker_unfinished(&self.db).await {
                 Ok(imports) => {
+                    // Sellers with an import claimed elsewhere: their later ones wait for it.
+                    let mut waiting = HashSet::new();
                     for import in imports {
                         if shutdown.is_cancelled() {
                             return;
                         }
-                        self.process(import, &shutdown).await;
+                        if waiting.contains(&import.seller_id) {
+                            continue;
+                        }
+                        let seller = import.seller_id.clone();
+                        if !self.process(import, &shutdown).await {
+                            waiting.insert(seller);
+                        }
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "cannot list unfinished imports"),
             }
+            self.delete_orphans().await;
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = self.wake.notified() => {}
@@ -128,27 +147,34 @@ impl Worker {
         }
     }
 
-    async fn process(&self, import: Import, shutdown: &CancellationToken) {
+    /// Runs the import unless another worker holds it; returns whether this one claimed it.
+    async fn process(&self, import: Import, shutdown: &CancellationToken) -> bool {
         let claim = match ImportClaim::take(&self.db, &import.id).await {
             Ok(Some(claim)) => claim,
-            Ok(None) => return,
+            Ok(None) => return false,
             Err(e) => {
                 tracing::warn!(error = %e, import = import.id, "cannot claim import");
-                return;
+                return false;
             }
         };
-        let end = if Path::new(&import.spool_path).exists() {
-            self.metrics.imports_running.inc();
-            let end = self.run_import(&import.id, shutdown).await;
-            self.metrics.imports_running.dec();
-            end
-        } else if self.db.get_database_backend() == DatabaseBackend::Postgres {
-            // Another instance received the file and will process it.
-            Ok(None)
-        } else {
-            Ok(Some(End::Failed(
-                "the uploaded file is gone from the spool directory".into(),
-            )))
+        let spool = Spool::of(&self.db, &import);
+        let end = match spool.exists().await {
+            Ok(true) => {
+                self.metrics.imports_running.inc();
+                let end = self.run_import(&import.id, &spool, shutdown).await;
+                self.metrics.imports_running.dec();
+                end
+            }
+            // A spool file of another instance (from before imports were kept in PostgreSQL):
+            // that instance runs it.
+            Ok(false)
+                if matches!(spool, Spool::File(_))
+                    && self.db.get_database_backend() == DatabaseBackend::Postgres =>
+            {
+                Ok(None)
+            }
+            Ok(false) => Ok(Some(End::Failed("the uploaded file is gone".into()))),
+            Err(e) => Err(e),
         };
         match end {
             Ok(Some(end)) => {
@@ -161,22 +187,39 @@ impl Worker {
             Err(ImportError::NotFound(_)) => {
                 tracing::info!(import = import.id, "import deleted while running");
             }
+            Err(ImportError::Overtaken) => {
+                tracing::warn!(import = import.id, "import taken over by another worker");
+            }
             Err(e) => {
                 tracing::warn!(error = %e, import = import.id, "import batch failed; retrying")
             }
         }
         claim.release().await;
+        true
+    }
+
+    /// Deletes the chunks of uploads cut off before their import was queued.
+    async fn delete_orphans(&self) {
+        if self.db.get_database_backend() != DatabaseBackend::Postgres {
+            return;
+        }
+        match repository::import_chunks::delete_orphans(&self.db, ORPHAN_HOURS).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(chunks = n, "deleted the chunks of abandoned uploads"),
+            Err(e) => tracing::warn!(error = %e, "abandoned upload chunks not deleted"),
+        }
     }
 
     async fn run_import(
         &self,
         id: &str,
+        spool: &Spool,
         shutdown: &CancellationToken,
     ) -> Result<Option<End>, ImportError> {
         let Some(import) = repository::imports::worker_start(&self.db, id, now()).await? else {
             return Ok(None);
         };
-        let mut csv = scan::reader(tokio::fs::File::open(&import.spool_path).await?);
+        let mut csv = scan::reader(spool.open(0).await?);
         let mut record = ByteRecord::new();
         if !csv.read_byte_record(&mut record).await? {
             return Ok(Some(End::Failed("the file is empty".into())));
@@ -192,7 +235,7 @@ impl Worker {
         let abort = import.error_policy == ErrorPolicy::Abort.as_str() && !import.dry_run;
         if abort && import.resume_offset == 0 {
             match self
-                .pass(&import, &columns, header_end, Pass::Check, shutdown)
+                .pass(&import, spool, &columns, header_end, Pass::Check, shutdown)
                 .await?
             {
                 PassEnd::Interrupted => return Ok(None),
@@ -219,7 +262,10 @@ impl Worker {
             Pass::Write
         };
         Ok(
-            match self.pass(&import, &columns, start, pass, shutdown).await? {
+            match self
+                .pass(&import, spool, &columns, start, pass, shutdown)
+                .await?
+            {
                 PassEnd::Done { .. } => Some(End::Completed),
                 PassEnd::Cancelled => Some(End::Cancelled),
                 PassEnd::Interrupted => None,
@@ -231,19 +277,23 @@ impl Worker {
     async fn pass(
         &self,
         import: &Import,
+        spool: &Spool,
         columns: &Columns,
         start: At,
         pass: Pass,
         shutdown: &CancellationToken,
     ) -> Result<PassEnd, ImportError> {
         let mut batches = reader::batches(
-            import.spool_path.clone(),
+            spool.clone(),
             start,
             columns.clone(),
             self.settings.batch_size,
         );
-        let mut seen = Seen::default();
-        let mut last_progress = Instant::now();
+        let mut state = PassState {
+            seen: Seen::default(),
+            last_progress: Instant::now(),
+            checkpoint: import.resume_offset,
+        };
         let mut failed = 0;
         let mut written: u64 = 0;
         let mut analyze_at = FIRST_ANALYZE;
@@ -256,9 +306,7 @@ impl Worker {
             };
             let (batch, next) = read?;
             let rows_read = batch.len() as u64;
-            let (batch_failed, cancel) = self
-                .commit(import, pass, batch, next, &mut seen, &mut last_progress)
-                .await?;
+            let (batch_failed, cancel) = self.commit(import, pass, batch, next, &mut state).await?;
             failed += batch_failed;
             if cancel {
                 return Ok(PassEnd::Cancelled);
@@ -288,8 +336,7 @@ impl Worker {
         pass: Pass,
         batch: Batch,
         next: At,
-        seen: &mut Seen,
-        last_progress: &mut Instant,
+        state: &mut PassState,
     ) -> Result<(i64, bool), ImportError> {
         let seller = SellerId::stored(&import.seller_id);
         let mode = if import.mode == Mode::Insert.as_str() {
@@ -306,7 +353,7 @@ impl Worker {
             at: now(),
         };
         let txn = self.db.begin().await?;
-        let applied = batch::apply(&txn, &plan, batch, seen).await?;
+        let applied = batch::apply(&txn, &plan, batch, &mut state.seen).await?;
         let counts = applied.counts;
         repository::imports::worker_add_errors(&txn, &import.id, applied.errors).await?;
         let progress = match pass {
@@ -325,16 +372,31 @@ impl Worker {
                 resume_line: i64::try_from(next.line).unwrap_or(i64::MAX),
             },
         };
-        let current = repository::imports::worker_advance(&txn, &import.id, progress, plan.at)
-            .await?
-            .ok_or_else(|| ImportError::NotFound(import.id.clone()))?;
+        let Some(current) = repository::imports::worker_advance(
+            &txn,
+            &import.id,
+            state.checkpoint,
+            progress,
+            plan.at,
+        )
+        .await?
+        else {
+            // Rolled back with the transaction: nothing of this batch is written.
+            return Err(
+                match repository::imports::find(&txn, &seller, &import.id).await? {
+                    Some(_) => ImportError::Overtaken,
+                    None => ImportError::NotFound(import.id.clone()),
+                },
+            );
+        };
         let mut events = applied.events;
-        if pass != Pass::Check && last_progress.elapsed() >= PROGRESS_EVERY {
+        if pass != Pass::Check && state.last_progress.elapsed() >= PROGRESS_EVERY {
             events.push(import_event(EventType::ImportProgress, &current, plan.at));
-            *last_progress = Instant::now();
+            state.last_progress = Instant::now();
         }
         let stored = repository::outbox::append(&txn, events).await?;
         txn.commit().await?;
+        state.checkpoint = progress.resume_offset;
         self.announcer.announce(stored);
         if pass == Pass::Write {
             let rows = &self.metrics.import_rows;
@@ -350,7 +412,7 @@ impl Worker {
         Ok((counts.failed, current.cancel_requested))
     }
 
-    /// Records the end, with its `ImportCompleted` event, and removes the spool file.
+    /// Records the end, with its `ImportCompleted` event, and removes the file.
     async fn finish(&self, id: &str, end: End) -> Result<(), DbErr> {
         let (status, failure) = match end {
             End::Completed => (COMPLETED, None),
@@ -372,7 +434,7 @@ impl Worker {
             .imports_finished
             .with_label_values(&[status])
             .inc();
-        remove_spool(&done.spool_path).await;
+        Spool::of(&self.db, &done).remove().await;
         Ok(())
     }
 }
