@@ -49,6 +49,18 @@ ensure_redis() {
   wait_for Redis 30 sh -c 'redis-cli -h 127.0.0.1 -p 6379 ping | grep -q PONG'
 }
 
+# HAProxy, for the cluster tests (tests/cluster/): each runs its own in the foreground on a
+# free port with deploy/haproxy.cfg, so only the binary is needed. Debian's package also
+# starts a system service on port 80 where systemd runs; the tests do not use it.
+ensure_haproxy() {
+  if command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ]; then return 0; fi
+  apt_install haproxy
+  command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || {
+    say "haproxy is not installed"
+    return 1
+  }
+}
+
 # Databases the tests created (pa_test_*), and their SQLite twins.
 drop_test_databases() {
   local url=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
