@@ -383,6 +383,18 @@ async fn low_stock_fires_once_under_concurrent_adjustments(app: TestApp) {
     assert_eq!(count("ProductCreated").await, 1);
 }
 
+/// A spawned server, continued and killed when dropped.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let pid = self.0.id().to_string();
+        let _ = Command::new("kill").args(["-CONT", &pid]).status();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Sends `signal` (`STOP`, `CONT`) to a spawned server.
 fn signal(server: &std::process::Child, signal: &str) {
     let sent = Command::new("kill")
@@ -437,8 +449,10 @@ async fn a_frozen_relaying_instance_hands_the_relay_over() {
         .timeout(Duration::from_secs(2))
         .build()
         .expect("client");
-    let (mut a, a_url) = start();
-    let (mut b, b_url) = start();
+    let (a, a_url) = start();
+    let (b, b_url) = start();
+    // Killed (and continued first) however the test ends, so no frozen server outlives it.
+    let (a, b) = (Server(a), Server(b));
     for url in [&a_url, &b_url] {
         crate::helpers::wait_until_live(&client, url.trim_end_matches("/api/products")).await;
     }
@@ -487,11 +501,11 @@ async fn a_frozen_relaying_instance_hands_the_relay_over() {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !frozen_holding && Instant::now() < deadline {
         if relay_lock_held(&db).await {
-            signal(&a, "STOP");
+            signal(&a.0, "STOP");
             tokio::time::sleep(Duration::from_millis(300)).await;
             frozen_holding = relay_lock_held(&db).await;
             if !frozen_holding {
-                signal(&a, "CONT");
+                signal(&a.0, "CONT");
             }
         }
     }
@@ -539,11 +553,7 @@ async fn a_frozen_relaying_instance_hands_the_relay_over() {
         expected.is_subset(&published)
     })
     .await;
-    signal(&a, "CONT");
-    for server in [&mut a, &mut b] {
-        let _ = server.kill();
-        let _ = server.wait();
-    }
+    drop((a, b));
 
     // De-duplicated by ce_id, the seller's events are in sequence order on their partition.
     let mut seen = BTreeSet::new();
