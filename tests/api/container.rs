@@ -65,6 +65,51 @@ fn compose_gives_the_app_only_known_variables_and_healthy_dependencies() {
     );
 }
 
+/// The `scaled` profile runs three instances of the app's own definition behind HAProxy with
+/// the balancer configuration the cluster tests use, pointed at those three.
+#[test]
+fn the_scaled_profile_puts_three_instances_behind_the_tested_balancer() {
+    let compose: Value = serde_yaml::from_str(&read("compose.yaml")).expect("compose.yaml is YAML");
+    let services = &compose["services"];
+    let app = &services["product-api"];
+    for name in ["app1", "app2", "app3"] {
+        let instance = &services[name];
+        assert_eq!(instance["profiles"][0].as_str(), Some("scaled"), "{name}");
+        assert_eq!(
+            instance["environment"], app["environment"],
+            "{name}: the app's settings"
+        );
+        assert_eq!(instance["depends_on"], app["depends_on"], "{name}");
+        assert!(
+            instance.get("volumes").is_none(),
+            "{name} keeps nothing of its own"
+        );
+    }
+    let lb = &services["lb"];
+    assert_eq!(lb["profiles"][0].as_str(), Some("scaled"));
+    let mounts = lb["volumes"].as_sequence().expect("lb volumes");
+    assert!(
+        mounts.iter().any(|m| m
+            .as_str()
+            .is_some_and(|m| m.starts_with("./deploy/haproxy.cfg:"))),
+        "the balancer runs deploy/haproxy.cfg"
+    );
+    let config = read("deploy/haproxy.cfg");
+    for (i, name) in ["app1", "app2", "app3"].iter().enumerate() {
+        let var = format!("APP{}_ADDR", i + 1);
+        assert!(config.contains(&format!("server {name} \"${{{var}}}\" check")));
+        let port = app["environment"]["PORT"].as_str().expect("PORT");
+        assert_eq!(
+            lb["environment"][var.as_str()].as_str(),
+            Some(format!("{name}:{port}").as_str())
+        );
+    }
+    assert!(
+        config.contains("uri /health/ready"),
+        "health-checked on readiness"
+    );
+}
+
 #[test]
 fn the_image_is_multi_stage_non_root_and_checks_its_health() {
     let dockerfile = read("Dockerfile");
