@@ -350,3 +350,63 @@ async fn chunks_of_an_upload_that_never_became_an_import_are_deleted_postgres() 
         "an upload under way keeps its chunks"
     );
 }
+
+/// Two instances on one database: while one runs a seller's long import, the other leaves that
+/// seller's next import waiting and runs another seller's; so different imports run at once
+/// and each seller's run in the order they came.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_run_different_sellers_imports_at_once_and_each_sellers_in_order_postgres() {
+    let slow = [("IMPORT_BATCH_SIZE", "100")];
+    let x = TestApp::spawn_with(Backend::Postgres, &slow).await;
+    let y = TestApp::spawn_with(
+        Backend::Postgres,
+        &[
+            ("IMPORT_BATCH_SIZE", "100"),
+            ("DATABASE_URL", x.db_url.as_str()),
+        ],
+    )
+    .await;
+    let long = |prefix: &str| {
+        let mut csv = String::from("name,price,quantity,category\n");
+        for i in 0..60_000 {
+            csv.push_str(&format!("{prefix} {i},1,1,C\n"));
+        }
+        csv
+    };
+    // All three reach X; Y finds them at its next sweep.
+    let a1 = start(&x, SELLER_A, "", &long("A1")).await;
+    let a2 = start(&x, SELLER_A, "", "name,price,quantity,category\nA2,1,1,C\n").await;
+    let b1 = start(&x, SELLER_B, "", &long("B1")).await;
+
+    let a1 = finished_slowly(&x, SELLER_A, &a1).await;
+    let a2 = finished_slowly(&y, SELLER_A, &a2).await;
+    let b1 = finished_slowly(&y, SELLER_B, &b1).await;
+    for done in [&a1, &a2, &b1] {
+        assert_eq!(done["status"], "completed", "{done}");
+    }
+    let at = |import: &Value, field: &str| {
+        chrono::DateTime::parse_from_rfc3339(import[field].as_str().expect(field))
+            .expect("RFC 3339")
+    };
+    assert!(
+        at(&a2, "started_at") >= at(&a1, "finished_at"),
+        "A's second import waited for its first: {a1} {a2}"
+    );
+    assert!(
+        at(&b1, "started_at") < at(&a1, "finished_at")
+            && at(&a1, "started_at") < at(&b1, "finished_at"),
+        "B's import ran while A's did: {a1} {b1}"
+    );
+}
+
+/// `finished` with room for a long import: polls for up to two minutes.
+async fn finished_slowly(app: &TestApp, seller: &str, id: &str) -> Value {
+    for _ in 0..240 {
+        let body: Value = status(app, seller, id).await.json().await.expect("json");
+        if ["completed", "failed", "cancelled"].contains(&body["status"].as_str().unwrap_or("")) {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("import {id} did not finish");
+}
