@@ -57,3 +57,17 @@ with open(path, "w", newline="") as f:
                 f'{rng.randint(0, 500)},{categories[i % 6]}' + (f",SKU-{i:07d}" if sku else "") + "\n")
 PY
 }
+
+# seed_sellers BASE COUNT FILE: creates one product for each of COUNT sellers (seller-l0 …)
+# through the server at BASE and writes "seller product-id" lines to FILE, for load.lua.
+seed_sellers() {
+  local base=$1 count=$2 file=$3 i body id
+  : >"$file"
+  for i in $(seq 0 $((count - 1))); do
+    body=$(curl -sf -X POST "$base/api/products" -H "X-Seller-Id: seller-l$i" \
+      -H 'Content-Type: application/json' \
+      -d '{"name":"Load","price":9.99,"quantity":500,"category":"Bench"}') || die "seed failed"
+    id=$(printf '%s' "$body" | grep -o '"id":[0-9]*' | head -n 1 | cut -d: -f2)
+    printf 'seller-l%s %s\n' "$i" "$id" >>"$file"
+  done
+}

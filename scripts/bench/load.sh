@@ -84,14 +84,7 @@ recreate_database "$BENCH_DB"
 log "seeding one product for each of $SELLERS sellers"
 start_server off seed
 PAIRS=$OUT/pairs.txt
-: >"$PAIRS"
-for i in $(seq 0 $((SELLERS - 1))); do
-  body=$(curl -sf -X POST "$BASE/api/products" -H "X-Seller-Id: seller-l$i" \
-    -H 'Content-Type: application/json' \
-    -d '{"name":"Load","price":9.99,"quantity":500,"category":"Bench"}') || die "seed failed"
-  id=$(printf '%s' "$body" | grep -o '"id":[0-9]*' | head -n 1 | cut -d: -f2)
-  printf 'seller-l%s %s\n' "$i" "$id" >>"$PAIRS"
-done
+seed_sellers "$BASE" "$SELLERS" "$PAIRS"
 stop_server
 # Statistics of the small table, as autovacuum would have left them before a bulk load.
 psql "$DB_URL" -q -v ON_ERROR_STOP=1 -c "ANALYZE products"

@@ -383,6 +383,26 @@ async fn low_stock_fires_once_under_concurrent_adjustments(app: TestApp) {
     assert_eq!(count("ProductCreated").await, 1);
 }
 
+/// Creates a product at `url`; its id once acknowledged (201), `None` otherwise.
+async fn create_product(
+    client: reqwest::Client,
+    url: String,
+    seller: String,
+    i: usize,
+) -> Option<i64> {
+    let resp = client
+        .post(&url)
+        .header("X-Seller-Id", &seller)
+        .json(&product(json!({ "name": format!("Relay {i}") })))
+        .send()
+        .await
+        .ok()?;
+    if resp.status() != StatusCode::CREATED {
+        return None;
+    }
+    Some(id_of(&resp.json::<Value>().await.ok()?))
+}
+
 /// A spawned server, continued and killed when dropped.
 struct Server(std::process::Child);
 
@@ -459,22 +479,7 @@ async fn a_frozen_relaying_instance_hands_the_relay_over() {
     let seller = fresh_seller();
     let create = {
         let (client, seller) = (client.clone(), seller.clone());
-        move |url: String, i: usize| {
-            let (client, seller) = (client.clone(), seller.clone());
-            async move {
-                let resp = client
-                    .post(&url)
-                    .header("X-Seller-Id", &seller)
-                    .json(&product(json!({ "name": format!("Relay {i}") })))
-                    .send()
-                    .await
-                    .ok()?;
-                if resp.status() != StatusCode::CREATED {
-                    return None;
-                }
-                Some(id_of(&resp.json::<Value>().await.ok()?))
-            }
-        }
+        move |url: String, i: usize| create_product(client.clone(), url, seller.clone(), i)
     };
 
     // A writes continuously, so its relay holds the lock most of the time; freeze A while it
@@ -518,31 +523,19 @@ async fn a_frozen_relaying_instance_hands_the_relay_over() {
 
     // A's frozen transactions hold the seller's lock each in turn, for up to the idle limit
     // each, so B's first writes may wait that long; none fails.
-    let create_slowly = {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .expect("client");
-        let seller = seller.clone();
-        move |url: String, i: usize| {
-            let (client, seller) = (client.clone(), seller.clone());
-            async move {
-                let resp = client
-                    .post(&url)
-                    .header("X-Seller-Id", &seller)
-                    .json(&product(json!({ "name": format!("Relay {i}") })))
-                    .send()
-                    .await
-                    .expect("B answers");
-                assert_eq!(resp.status(), StatusCode::CREATED, "B writes");
-                id_of(&resp.json::<Value>().await.expect("json"))
-            }
-        }
-    };
+    let patient = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client");
     let mut from_b = Vec::new();
     for i in 0..20 {
-        let id = create_slowly(b_url.clone(), 1_000_000 + i).await;
-        from_b.push(id);
+        let id = create_product(
+            patient.clone(),
+            b_url.clone(),
+            seller.clone(),
+            1_000_000 + i,
+        );
+        from_b.push(id.await.expect("B writes"));
     }
     let expected: BTreeSet<i64> = from_a.iter().chain(&from_b).copied().collect();
     let consumed = wait_for(&brokers, &prefix, "events while A is frozen", |c| {

@@ -356,6 +356,7 @@ async fn chunks_of_an_upload_that_never_became_an_import_are_deleted_postgres() 
 /// and each seller's run in the order they came.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_run_different_sellers_imports_at_once_and_each_sellers_in_order_postgres() {
+    const LONG: Duration = Duration::from_secs(120);
     let slow = [("IMPORT_BATCH_SIZE", "100")];
     let x = TestApp::spawn_with(Backend::Postgres, &slow).await;
     let y = TestApp::spawn_with(
@@ -378,9 +379,9 @@ async fn instances_run_different_sellers_imports_at_once_and_each_sellers_in_ord
     let a2 = start(&x, SELLER_A, "", "name,price,quantity,category\nA2,1,1,C\n").await;
     let b1 = start(&x, SELLER_B, "", &long("B1")).await;
 
-    let a1 = finished_slowly(&x, SELLER_A, &a1).await;
-    let a2 = finished_slowly(&y, SELLER_A, &a2).await;
-    let b1 = finished_slowly(&y, SELLER_B, &b1).await;
+    let a1 = finished_within(&x, SELLER_A, &a1, LONG).await;
+    let a2 = finished_within(&y, SELLER_A, &a2, LONG).await;
+    let b1 = finished_within(&y, SELLER_B, &b1, LONG).await;
     for done in [&a1, &a2, &b1] {
         assert_eq!(done["status"], "completed", "{done}");
     }
@@ -397,16 +398,4 @@ async fn instances_run_different_sellers_imports_at_once_and_each_sellers_in_ord
             && at(&a1, "started_at") < at(&b1, "finished_at"),
         "B's import ran while A's did: {a1} {b1}"
     );
-}
-
-/// `finished` with room for a long import: polls for up to two minutes.
-async fn finished_slowly(app: &TestApp, seller: &str, id: &str) -> Value {
-    for _ in 0..240 {
-        let body: Value = status(app, seller, id).await.json().await.expect("json");
-        if ["completed", "failed", "cancelled"].contains(&body["status"].as_str().unwrap_or("")) {
-            return body;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    panic!("import {id} did not finish");
 }

@@ -97,14 +97,20 @@ async fn status(app: &TestApp, seller: &str, id: &str) -> Response {
 
 /// Polls until the import ends; returns its final status.
 async fn finished(app: &TestApp, seller: &str, id: &str) -> Value {
-    for _ in 0..1500 {
+    finished_within(app, seller, id, Duration::from_secs(60)).await
+}
+
+/// Polls every 20 ms until the import ends or `limit` passes; returns its final status.
+async fn finished_within(app: &TestApp, seller: &str, id: &str, limit: Duration) -> Value {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
         let body: Value = status(app, seller, id).await.json().await.expect("json");
         if ["completed", "failed", "cancelled"].contains(&body["status"].as_str().unwrap_or("")) {
             return body;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    panic!("import {id} did not finish");
+    panic!("import {id} did not finish within {limit:?}");
 }
 
 /// Imports `csv` as a raw `text/csv` body and waits for the end; the final status.
