@@ -2,6 +2,7 @@
 //! unscoped finder a handler could misuse. Functions take `&impl ConnectionTrait` so the
 //! service decides the transaction, and return `DbErr`.
 
+pub mod exported;
 pub mod idempotency;
 pub mod import_chunks;
 pub mod imports;

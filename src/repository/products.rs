@@ -76,7 +76,7 @@ fn scoped(seller: &SellerId) -> Condition {
         .add(Column::DeletedAt.is_null())
 }
 
-fn filtered(seller: &SellerId, filter: &Filter) -> Condition {
+pub(super) fn filtered(seller: &SellerId, filter: &Filter) -> Condition {
     let mut cond = scoped(seller);
     if let Some(category) = &filter.category {
         cond = cond.add(Column::Category.eq(category.as_str()));
@@ -569,117 +569,4 @@ pub async fn analyze(db: &impl ConnectionTrait) -> Result<(), DbErr> {
         db.execute_unprepared("ANALYZE products").await?;
     }
     Ok(())
-}
-
-/// A text column as the CSV export writes it: a leading `'` on text a spreadsheet would run
-/// as a formula (or that starts with `'`), empty for none. Mirrors `service::export::neutralise`;
-/// `ascii` reads the first character's code, far cheaper per cell than `left(…, 1)`.
-fn csv_text(col: &str) -> String {
-    format!(
-        "CASE WHEN ascii({col}) IN (61, 43, 45, 64, 9, 13, 39) \
-         THEN '''' || {col} ELSE NULLIF({col}, '') END"
-    )
-}
-
-/// A timestamp as the export writes it: RFC 3339 in UTC with microseconds.
-fn csv_time(col: &str) -> String {
-    format!("to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')")
-}
-
-/// Exports running `COPY` at once per process; more wait their turn. Each holds a connection
-/// of its own, outside the pool, for as long as its client reads.
-const EXPORTS_AT_ONCE: usize = 4;
-
-/// The seller's live products matching `filter`, oldest first, as CSV records (no header)
-/// in the export's columns, produced by PostgreSQL itself: `COPY (SELECT …) TO STDOUT`,
-/// streamed as it arrives, from one snapshot. `None` where the keyset export must serve
-/// instead: on SQLite, which has no COPY, and for filter text with control characters.
-///
-/// COPY takes no bind parameters, so the filter's values are inlined by sea-query's
-/// PostgreSQL quoting (`E'…'` with `'` and `\` escaped). That quoting spells a few control
-/// characters as escapes PostgreSQL reads differently (U+001A as `\z`), so filter text with
-/// one goes to the keyset export, whose parameters are bound.
-///
-/// The COPY runs on a connection of its own, never the pool's: a client that stops reading
-/// leaves the rest of the COPY unread on its connection, which must then be closed, not
-/// handed to the next query. A task owns the connection and forwards the chunks; when the
-/// receiver is gone it stops, and the connection closes with it.
-pub async fn copy_csv(
-    db: &sea_orm::DatabaseConnection,
-    seller: &SellerId,
-    filter: &Filter,
-) -> Result<Option<futures::stream::BoxStream<'static, Result<bytes::Bytes, DbErr>>>, DbErr> {
-    use std::sync::LazyLock;
-
-    use futures::StreamExt;
-    use sea_orm::{
-        sea_query::{PostgresQueryBuilder, Query},
-        sqlx::{postgres::PgConnection, Connection},
-    };
-    use tokio::sync::{mpsc, oneshot, Semaphore};
-
-    static EXPORTS: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(EXPORTS_AT_ONCE));
-    let sqlx = |e| DbErr::Query(sea_orm::RuntimeErr::SqlxError(e));
-
-    let texts = [&filter.category, &filter.search, &filter.sku];
-    let controls = texts.iter().filter_map(|t| t.as_deref()).any(|t| {
-        t.chars()
-            .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
-    });
-    if db.get_database_backend() != sea_orm::DatabaseBackend::Postgres || controls {
-        return Ok(None);
-    }
-    let columns = [
-        "id::text".to_string(),
-        csv_text("sku"),
-        csv_text("name"),
-        csv_text("description"),
-        "trim_scale(price_cents / 100.0)::text".to_string(),
-        "quantity::text".to_string(),
-        csv_text("category"),
-        "low_stock_threshold::text".to_string(),
-        csv_time("created_at"),
-        csv_time("updated_at"),
-    ];
-    let select = Query::select()
-        .exprs(columns.iter().map(|c| Expr::cust(c.as_str())))
-        .from(Entity)
-        .cond_where(filtered(seller, filter))
-        .order_by(Column::CreatedAt, Order::Asc)
-        .order_by(Column::Id, Order::Asc)
-        .to_string(PostgresQueryBuilder);
-    let copy = format!("COPY ({select}) TO STDOUT WITH (FORMAT csv)");
-
-    let permit = EXPORTS
-        .acquire()
-        .await
-        .map_err(|e| DbErr::Custom(e.to_string()))?;
-    let options = db.get_postgres_connection_pool().connect_options();
-    let mut conn = PgConnection::connect_with(&options).await.map_err(sqlx)?;
-    let (started_tx, started) = oneshot::channel();
-    let (tx, rx) = mpsc::channel::<Result<bytes::Bytes, DbErr>>(8);
-    tokio::spawn(async move {
-        let _permit = permit;
-        let mut rows = match conn.copy_out_raw(&copy).await {
-            Ok(rows) => rows,
-            Err(e) => {
-                let _ = started_tx.send(Err(sqlx(e)));
-                return;
-            }
-        };
-        let _ = started_tx.send(Ok(()));
-        while let Some(chunk) = rows.next().await {
-            let failed = chunk.is_err();
-            if tx.send(chunk.map_err(sqlx)).await.is_err() || failed {
-                break;
-            }
-        }
-        // Dropping `rows` and `conn` closes the connection, mid-COPY or not.
-    });
-    started
-        .await
-        .map_err(|_| DbErr::Custom("the export task ended before COPY started".into()))??;
-    Ok(Some(
-        tokio_stream::wrappers::ReceiverStream::new(rx).boxed(),
-    ))
 }

@@ -1,7 +1,7 @@
 //! CSV export: the seller's live products, oldest first, streamed so memory stays constant
-//! whatever the row count. On PostgreSQL the database writes the CSV itself (`COPY … TO
-//! STDOUT`, one snapshot); on SQLite the rows are read in keyset chunks and encoded here. Both
-//! give the same bytes (a test holds them to it).
+//! whatever the row count. On PostgreSQL the rows come from one binary `COPY … TO STDOUT` (one
+//! snapshot; `repository::exported`); on SQLite from keyset chunks. Both are encoded here, by
+//! the same code, so both give the same bytes (a test holds them to it).
 //!
 //! Text cells that a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, tab
 //! or carriage return) are prefixed with `'` (OWASP's advice), as is text starting with `'`;
@@ -15,7 +15,10 @@ use sea_orm::{DatabaseConnection, DbErr, Order};
 use crate::{
     domain::{Filter, Money, SellerId, SortKey},
     entity::product::Model as Product,
-    repository::products::{self, Start},
+    repository::{
+        exported::{self, Exported},
+        products::{self, Start},
+    },
 };
 
 /// Rows read per query.
@@ -44,7 +47,7 @@ pub fn neutralise(cell: &str) -> String {
     }
 }
 
-fn row(p: &Product) -> [String; 10] {
+fn row(p: &Exported) -> [String; 10] {
     let text = |s: &str| neutralise(s);
     [
         p.id.to_string(),
@@ -109,7 +112,8 @@ async fn next_chunk(mut c: Cursor) -> Option<(std::io::Result<Bytes>, Cursor)> {
         Ok(rows) => {
             c.done = (rows.len() as u64) < CHUNK;
             c.after = rows.last().map(|p| (SortKey::CreatedAt.value_of(p), p.id));
-            Some((encode(rows.iter().map(row)), c))
+            let rows = rows.into_iter().map(Exported::from);
+            Some((encode(rows.map(|p| row(&p))), c))
         }
         Err(e) => {
             tracing::error!(error = %e, "export query failed mid-stream");
@@ -127,15 +131,8 @@ pub fn stream(
 ) -> BoxStream<'static, std::io::Result<Bytes>> {
     let header = futures::stream::once(async { encode([COLUMNS]) });
     let records = futures::stream::once(async move {
-        match products::copy_csv(&db, &seller, &filter).await {
-            Ok(Some(copied)) => copied
-                .map(|chunk| {
-                    chunk.map_err(|e| {
-                        tracing::error!(error = %e, "export COPY failed mid-stream");
-                        std::io::Error::other("export failed")
-                    })
-                })
-                .boxed(),
+        match copied(&db, &seller, &filter).await {
+            Ok(Some(copied)) => copied,
             Ok(None) => chunked(db, seller, filter),
             Err(e) => {
                 tracing::error!(error = %e, "export COPY did not start");
@@ -147,7 +144,29 @@ pub fn stream(
     header.chain(records).boxed()
 }
 
-/// The products' records (no header), read in keyset chunks and encoded here.
+/// The products' records (no header) from PostgreSQL's COPY; `None` where `chunked` serves.
+pub async fn copied(
+    db: &DatabaseConnection,
+    seller: &SellerId,
+    filter: &Filter,
+) -> Result<Option<BoxStream<'static, std::io::Result<Bytes>>>, DbErr> {
+    let Some(batches) = exported::copy(db, seller, filter).await? else {
+        return Ok(None);
+    };
+    Ok(Some(
+        batches
+            .map(|batch| match batch {
+                Ok(rows) => encode(rows.iter().map(row)),
+                Err(e) => {
+                    tracing::error!(error = %e, "export COPY failed mid-stream");
+                    Err(std::io::Error::other("export failed"))
+                }
+            })
+            .boxed(),
+    ))
+}
+
+/// The products' records (no header), read in keyset chunks.
 pub fn chunked(
     db: DatabaseConnection,
     seller: SellerId,

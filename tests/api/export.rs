@@ -170,16 +170,15 @@ async fn export_counts_against_the_bulk_limit_only() {
     assert_eq!(resp.headers()["x-ratelimit-remaining"], "99");
 }
 
-/// PostgreSQL writes the export itself (COPY); SQLite's export is encoded by the server. Both
-/// must give the same bytes, for every awkward value and every filter (whose values COPY
-/// takes inlined, so quotes and backslashes in them must stay data).
+/// PostgreSQL's export reads its rows by binary COPY, SQLite's by keyset chunks. Both must give
+/// the same bytes, for every awkward value and every filter (whose values COPY takes inlined,
+/// so quotes and backslashes in them must stay data).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_copy_export_is_byte_for_byte_the_encoded_one() {
     use futures::TryStreamExt;
     use product_api::{
         domain::{Filter, SellerId},
-        repository::products::copy_csv,
-        service::export::chunked,
+        service::export::{chunked, copied},
     };
 
     let app = TestApp::spawn(Backend::Postgres).await;
@@ -230,7 +229,7 @@ async fn the_copy_export_is_byte_for_byte_the_encoded_one() {
         },
     ];
     for filter in filters {
-        let copied: Vec<bytes::Bytes> = copy_csv(&db, &seller, &filter)
+        let by_copy: Vec<bytes::Bytes> = copied(&db, &seller, &filter)
             .await
             .expect("COPY starts")
             .expect("PostgreSQL has COPY")
@@ -241,9 +240,9 @@ async fn the_copy_export_is_byte_for_byte_the_encoded_one() {
             .try_collect()
             .await
             .expect("chunks");
-        let (copied, encoded) = (copied.concat(), encoded.concat());
+        let (by_copy, encoded) = (by_copy.concat(), encoded.concat());
         assert_eq!(
-            String::from_utf8_lossy(&copied),
+            String::from_utf8_lossy(&by_copy),
             String::from_utf8_lossy(&encoded),
             "{filter:?}"
         );
