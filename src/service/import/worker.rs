@@ -121,7 +121,8 @@ impl Worker {
         loop {
             match repository::imports::worker_unfinished(&self.db).await {
                 Ok(imports) => {
-                    // Sellers with an import claimed elsewhere: their later ones wait for it.
+                    // Sellers with an import not over (claimed elsewhere, or failed here and
+                    // to be retried): their later ones wait for it.
                     let mut waiting = HashSet::new();
                     for import in imports {
                         if shutdown.is_cancelled() {
@@ -147,7 +148,8 @@ impl Worker {
         }
     }
 
-    /// Runs the import unless another worker holds it; returns whether this one claimed it.
+    /// Runs the import unless another worker holds it; returns whether it is over (ended or
+    /// deleted), so that the seller's next import may start.
     async fn process(&self, import: Import, shutdown: &CancellationToken) -> bool {
         let claim = match ImportClaim::take(&self.db, &import.id).await {
             Ok(Some(claim)) => claim,
@@ -176,26 +178,32 @@ impl Worker {
             Ok(false) => Ok(Some(End::Failed("the uploaded file is gone".into()))),
             Err(e) => Err(e),
         };
-        match end {
-            Ok(Some(end)) => {
-                if let Err(e) = self.finish(&import.id, end).await {
+        let over = match end {
+            Ok(Some(end)) => match self.finish(&import.id, end).await {
+                Ok(()) => true,
+                Err(e) => {
                     tracing::warn!(error = %e, import = import.id, "import not finished; retrying");
+                    false
                 }
-            }
-            Ok(None) => {}
+            },
+            // Ended elsewhere, interrupted, or a file this instance does not have.
+            Ok(None) => false,
             // Deleted while it ran: its last batch rolled back with the progress update.
             Err(ImportError::NotFound(_)) => {
                 tracing::info!(import = import.id, "import deleted while running");
+                true
             }
             Err(ImportError::Overtaken) => {
                 tracing::warn!(import = import.id, "import taken over by another worker");
+                false
             }
             Err(e) => {
-                tracing::warn!(error = %e, import = import.id, "import batch failed; retrying")
+                tracing::warn!(error = %e, import = import.id, "import batch failed; retrying");
+                false
             }
-        }
+        };
         claim.release().await;
-        true
+        over
     }
 
     /// Deletes the chunks of uploads cut off before their import was queued.
