@@ -112,6 +112,7 @@ async fn migrate_applies_the_schema_and_exits() {
         tables,
         [
             "idempotency_keys",
+            "import_chunks",
             "import_errors",
             "imports",
             "outbox",
