@@ -5,6 +5,8 @@
 
 use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Statement, Value};
 
+use super::imports::{PROCESSING, QUEUED};
+
 /// Size of every chunk but the last: a read from an offset fetches at most this much that it
 /// skips.
 pub const CHUNK_BYTES: usize = 1 << 20;
@@ -64,15 +66,17 @@ pub async fn delete(db: &impl ConnectionTrait, import_id: &str) -> Result<(), Db
     Ok(())
 }
 
-/// Deletes the chunks of uploads older than `hours` whose import never came: the upload was
-/// cut off by a crash before it was refused or queued. Returns how many went.
+/// Deletes the chunks, older than `hours`, of files no unfinished import reads: an upload cut
+/// off by a crash before it was refused or queued, or the file of an import that ended (or
+/// was deleted) by a process that crashed before deleting it. Returns how many went.
 pub async fn delete_orphans(db: &impl ConnectionTrait, hours: i32) -> Result<u64, DbErr> {
     let done = db
         .execute(statement(
             "DELETE FROM import_chunks c
              WHERE c.created_at < now() - make_interval(hours => $1)
-               AND NOT EXISTS (SELECT 1 FROM imports i WHERE i.id = c.import_id)",
-            [hours.into()],
+               AND NOT EXISTS (SELECT 1 FROM imports i
+                               WHERE i.id = c.import_id AND i.status IN ($2, $3))",
+            [hours.into(), QUEUED.into(), PROCESSING.into()],
         ))
         .await?;
     Ok(done.rows_affected())

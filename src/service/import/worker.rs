@@ -50,7 +50,7 @@ use crate::{
 const SWEEP: Duration = Duration::from_secs(5);
 /// `ImportProgress` events are at most this frequent per import.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
-/// Chunks of uploads this old whose import never came are deleted: no upload takes as long.
+/// Chunks this old that no unfinished import reads are deleted: no upload takes as long.
 const ORPHAN_HOURS: i32 = 24;
 /// Rows an import writes before the first refresh of the planner's statistics; each later
 /// refresh waits for twice as many.
@@ -206,7 +206,7 @@ impl Worker {
         over
     }
 
-    /// Deletes the chunks of uploads cut off before their import was queued.
+    /// Deletes the chunks a crash left behind (see `import_chunks::delete_orphans`).
     async fn delete_orphans(&self) {
         if self.db.get_database_backend() != DatabaseBackend::Postgres {
             return;

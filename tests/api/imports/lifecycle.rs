@@ -316,17 +316,29 @@ async fn killed_and_resumed(db_url: &str, restart: Restart) {
     assert_eq!(count(db_url, completed).await, 1, "the import ended once");
 }
 
-/// Chunks of an upload cut off before its import was queued (its instance crashed) are
-/// deleted by a worker once older than any upload takes; a recent upload's are left alone.
+/// Chunks a crash left behind (an upload cut off before its import was queued, the file of an
+/// import that ended) are deleted by a worker once older than any upload takes; a recent
+/// upload's are left alone.
 #[tokio::test]
 async fn chunks_of_an_upload_that_never_became_an_import_are_deleted_postgres() {
     let app = TestApp::spawn(Backend::Postgres).await;
+    let ended = import(
+        &app,
+        SELLER_A,
+        "",
+        "name,price,quantity,category\nA,1,1,C\n",
+    )
+    .await;
+    let ended = ended["import_id"].as_str().expect("id").to_string();
     let db = Database::connect(&app.db_url).await.expect("database");
     db.execute(Statement::from_string(
         db.get_database_backend(),
-        "INSERT INTO import_chunks (import_id, seq, data, created_at) VALUES \
-         ('import-abandoned', 0, 'name', now() - interval '25 hours'), \
-         ('import-uploading', 0, 'name', now())",
+        format!(
+            "INSERT INTO import_chunks (import_id, seq, data, created_at) VALUES \
+             ('import-abandoned', 0, 'name', now() - interval '25 hours'), \
+             ('{ended}', 0, 'name', now() - interval '25 hours'), \
+             ('import-uploading', 0, 'name', now())"
+        ),
     ))
     .await
     .expect("chunks");
@@ -344,6 +356,12 @@ async fn chunks_of_an_upload_that_never_became_an_import_are_deleted_postgres() 
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(left("import-abandoned").await, 0, "deleted at a sweep");
+    let sql = format!("SELECT COUNT(*) AS n FROM import_chunks WHERE import_id = '{ended}'");
+    assert_eq!(
+        count(&app.db_url, &sql).await,
+        0,
+        "an ended import's file goes too"
+    );
     assert_eq!(
         left("import-uploading").await,
         1,
