@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use reqwest::{Response, StatusCode};
+use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::Value;
 
 use crate::cluster::{fresh_seller, product, served_by, Cluster, Settings, NAMES};
@@ -13,7 +13,12 @@ use crate::cluster::{fresh_seller, product, served_by, Cluster, Settings, NAMES}
 struct Servers(BTreeSet<String>);
 
 impl Servers {
-    fn note(&mut self, response: Response) -> Response {
+    /// Sends `request` and notes who served it.
+    async fn send(&mut self, request: RequestBuilder, what: &str) -> Response {
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
         let by = served_by(&response);
         assert!(
             NAMES.contains(&by.as_str()),
@@ -48,10 +53,10 @@ async fn crud_idempotency_and_conditional_updates_hold_across_instances() {
             .header("Idempotency-Key", key)
             .json(&body)
     };
-    let first = servers.note(post("lamp-1").send().await.expect("first POST"));
+    let first = servers.send(post("lamp-1"), "first POST").await;
     assert_eq!(first.status(), StatusCode::CREATED);
     let first: Value = first.json().await.expect("JSON product");
-    let again = servers.note(post("lamp-1").send().await.expect("retried POST"));
+    let again = servers.send(post("lamp-1"), "retried POST").await;
     assert_eq!(again.status(), StatusCode::CREATED);
     assert_eq!(again.json::<Value>().await.expect("JSON"), first);
     let id = first["id"].as_i64().expect("integer id");
@@ -86,84 +91,74 @@ async fn crud_idempotency_and_conditional_updates_hold_across_instances() {
 
     // Read, update with the current version, then with the stale one.
     let url = cluster.lb_url(&format!("/api/products/{id}"));
-    let read = servers.note(
-        client
-            .get(&url)
-            .header("X-Seller-Id", &seller)
-            .send()
-            .await
-            .expect("GET"),
-    );
+    let read = servers
+        .send(client.get(&url).header("X-Seller-Id", &seller), "GET")
+        .await;
     assert_eq!(read.status(), StatusCode::OK);
     let v1 = etag(&read);
-    let updated = servers.note(
-        client
-            .put(&url)
-            .header("X-Seller-Id", &seller)
-            .header("If-Match", &v1)
-            .json(&serde_json::json!({ "price": 9.99 }))
-            .send()
-            .await
-            .expect("PUT"),
-    );
+    let updated = servers
+        .send(
+            client
+                .put(&url)
+                .header("X-Seller-Id", &seller)
+                .header("If-Match", &v1)
+                .json(&serde_json::json!({ "price": 9.99 })),
+            "PUT",
+        )
+        .await;
     assert_eq!(updated.status(), StatusCode::OK);
     let v2 = etag(&updated);
     assert_ne!(v1, v2, "the version moved");
-    let stale = servers.note(
-        client
-            .put(&url)
-            .header("X-Seller-Id", &seller)
-            .header("If-Match", &v1)
-            .json(&serde_json::json!({ "price": 1.0 }))
-            .send()
-            .await
-            .expect("stale PUT"),
-    );
+    let stale = servers
+        .send(
+            client
+                .put(&url)
+                .header("X-Seller-Id", &seller)
+                .header("If-Match", &v1)
+                .json(&serde_json::json!({ "price": 1.0 })),
+            "stale PUT",
+        )
+        .await;
     assert_eq!(stale.status(), StatusCode::PRECONDITION_FAILED);
     let problem: Value = stale.json().await.expect("problem+json");
     assert_eq!(problem["error_code"], "PRECONDITION_FAILED");
 
-    let unchanged = servers.note(
-        client
-            .get(&url)
-            .header("X-Seller-Id", &seller)
-            .header("If-None-Match", &v2)
-            .send()
-            .await
-            .expect("conditional GET"),
-    );
+    let unchanged = servers
+        .send(
+            client
+                .get(&url)
+                .header("X-Seller-Id", &seller)
+                .header("If-None-Match", &v2),
+            "conditional GET",
+        )
+        .await;
     assert_eq!(unchanged.status(), StatusCode::NOT_MODIFIED);
-    let current = servers.note(
-        client
-            .get(&url)
-            .header("X-Seller-Id", &seller)
-            .send()
-            .await
-            .expect("GET"),
-    );
+    let current = servers
+        .send(client.get(&url).header("X-Seller-Id", &seller), "GET")
+        .await;
     let current: Value = current.json().await.expect("JSON");
     assert_eq!(current["price"], 9.99, "the stale update changed nothing");
 
     // Delete guarded by the version; then it is gone everywhere.
-    let deleted = servers.note(
-        client
-            .delete(&url)
-            .header("X-Seller-Id", &seller)
-            .header("If-Match", &v1)
-            .send()
-            .await
-            .expect("stale DELETE"),
-    );
+    let deleted = servers
+        .send(
+            client
+                .delete(&url)
+                .header("X-Seller-Id", &seller)
+                .header("If-Match", &v1),
+            "stale DELETE",
+        )
+        .await;
     assert_eq!(deleted.status(), StatusCode::PRECONDITION_FAILED);
-    let deleted = servers.note(
-        client
-            .delete(&url)
-            .header("X-Seller-Id", &seller)
-            .header("If-Match", &v2)
-            .send()
-            .await
-            .expect("DELETE"),
-    );
+    let deleted = servers
+        .send(
+            client
+                .delete(&url)
+                .header("X-Seller-Id", &seller)
+                .header("If-Match", &v2),
+            "DELETE",
+        )
+        .await;
     assert!(deleted.status().is_success(), "{}", deleted.status());
     for name in NAMES {
         let gone = client
@@ -174,14 +169,9 @@ async fn crud_idempotency_and_conditional_updates_hold_across_instances() {
             .expect("GET after delete");
         assert_eq!(gone.status(), StatusCode::NOT_FOUND, "on {name}");
     }
-    let list = servers.note(
-        client
-            .get(&products)
-            .header("X-Seller-Id", &seller)
-            .send()
-            .await
-            .expect("list"),
-    );
+    let list = servers
+        .send(client.get(&products).header("X-Seller-Id", &seller), "list")
+        .await;
     let list: Value = list.json().await.expect("JSON list");
     assert_eq!(list["pagination"]["total"], 1, "{list}");
 
