@@ -76,7 +76,7 @@ pub fn import_max_record_bytes() -> u64 {
     32 * 1024
 }
 pub fn import_batch_size() -> usize {
-    1000
+    5000
 }
 pub fn sse_heartbeat_secs() -> u64 {
     15

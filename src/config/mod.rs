@@ -121,7 +121,8 @@ pub struct Config {
     /// import holds at most two batches of records, so this bounds its memory. Default 32 KiB.
     #[serde(default = "defaults::import_max_record_bytes")]
     pub import_max_record_bytes: u64,
-    /// `IMPORT_BATCH_SIZE`: rows an import writes per transaction (1..=10000). Default 1000.
+    /// `IMPORT_BATCH_SIZE`: rows an import writes per transaction (1..=10000); a batch also
+    /// ends at 4 MiB of fields. Default 5000.
     #[serde(default = "defaults::import_batch_size")]
     pub import_batch_size: usize,
     /// `IMPORT_SPOOL_DIR`: where uploaded files wait until their import finishes; it must

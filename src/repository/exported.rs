@@ -11,7 +11,10 @@ use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbErr, Order,
 };
 
-use super::products::filtered;
+use super::{
+    binary_copy::{PG_EPOCH_MICROS, SIGNATURE},
+    products::filtered,
+};
 use crate::{
     domain::{Filter, SellerId},
     entity::product::{Column, Entity, Model},
@@ -174,10 +177,6 @@ struct Decoder {
     ended: bool,
 }
 
-const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
-/// Microseconds from the Unix epoch to PostgreSQL's, 2000-01-01.
-const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
-
 impl Decoder {
     fn ended(&self) -> bool {
         self.ended
@@ -314,34 +313,27 @@ fn timestamp(bytes: &[u8]) -> Result<DateTime<Utc>, String> {
 mod tests {
     use super::*;
 
-    fn field(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
-        match bytes {
-            Some(b) => {
-                out.extend_from_slice(&(b.len() as i32).to_be_bytes());
-                out.extend_from_slice(b);
-            }
-            None => out.extend_from_slice(&(-1i32).to_be_bytes()),
-        }
-    }
-
     fn stream() -> Vec<u8> {
-        let mut out = SIGNATURE.to_vec();
-        out.extend_from_slice(&0i32.to_be_bytes());
-        out.extend_from_slice(&0i32.to_be_bytes());
-        out.extend_from_slice(&10i16.to_be_bytes());
-        field(&mut out, Some(&7i64.to_be_bytes()));
-        field(&mut out, None);
-        field(&mut out, Some("Ünï".as_bytes()));
-        field(&mut out, Some(b""));
-        field(&mut out, Some(&1999i64.to_be_bytes()));
-        field(&mut out, Some(&5i64.to_be_bytes()));
-        field(&mut out, Some(b"Tools"));
-        field(&mut out, Some(&3i32.to_be_bytes()));
-        // 2000-01-01T00:00:01.000002Z and one day later.
-        field(&mut out, Some(&1_000_002i64.to_be_bytes()));
-        field(&mut out, Some(&86_401_000_002i64.to_be_bytes()));
-        out.extend_from_slice(&(-1i16).to_be_bytes());
-        out
+        use chrono::TimeZone;
+        let at = |day, micros| {
+            Utc.with_ymd_and_hms(2000, 1, day, 0, 0, 1)
+                .single()
+                .expect("a date")
+                + chrono::Duration::microseconds(micros)
+        };
+        let mut rows = crate::repository::binary_copy::Rows::new(10, 0);
+        rows.row()
+            .int8(7)
+            .null()
+            .text("Ünï")
+            .text("")
+            .int8(1999)
+            .int8(5)
+            .text("Tools")
+            .int4(3)
+            .timestamp(at(1, 2))
+            .timestamp(at(2, 2));
+        rows.finish()
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! unscoped finder a handler could misuse. Functions take `&impl ConnectionTrait` so the
 //! service decides the transaction, and return `DbErr`.
 
+pub mod binary_copy;
 pub mod exported;
 pub mod idempotency;
 pub mod import_chunks;
@@ -9,6 +10,7 @@ pub mod imports;
 pub mod locks;
 pub mod outbox;
 pub mod products;
+pub mod transaction;
 
 use sea_orm::{DbErr, SqlErr};
 

@@ -2,10 +2,11 @@
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    sea_query::ArrayType, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Value,
 };
 
+use super::{binary_copy, transaction::Transaction};
 use crate::{
     domain::SellerId,
     entity::outbox::{ActiveModel, Column, Entity, Model},
@@ -56,14 +57,76 @@ pub async fn append(db: &impl ConnectionTrait, rows: Vec<NewRow>) -> Result<Vec<
     Ok(stored)
 }
 
+/// `append` in an import's batch: on PostgreSQL the ids are drawn in one statement, under
+/// the sellers' locks, and the rows go by one binary `COPY`.
+pub async fn append_batch(txn: &Transaction, rows: Vec<NewRow>) -> Result<Vec<Model>, DbErr> {
+    let Some(pg) = txn.postgres().filter(|_| rows.len() > 1) else {
+        return append(txn, rows).await;
+    };
+    const COPY: &str = "COPY outbox (id, seller_id, event_type, product_id, payload, \
+        created_at) FROM STDIN (FORMAT binary)";
+    let rows = to_micros(rows);
+    lock_sellers(txn, &rows).await?;
+    let ids = super::products::draw_ids(txn, "outbox_id_seq", rows.len()).await?;
+    let bytes: usize = rows.iter().map(|r| r.payload.len() + 96).sum();
+    let mut data = binary_copy::Rows::new(6, bytes);
+    for (id, row) in ids.iter().zip(&rows) {
+        data.row()
+            .int8(*id)
+            .text(&row.seller_id)
+            .text(row.event_type)
+            .int8(row.product_id)
+            .text(&row.payload)
+            .timestamp(row.created_at);
+    }
+    pg.copy_in(COPY, data.finish()).await?;
+    Ok(stored(ids, rows))
+}
+
+/// Cut to microseconds, as stored, so the rows rebuilt from them equal the stored ones.
+fn to_micros(rows: Vec<NewRow>) -> Vec<NewRow> {
+    rows.into_iter()
+        .map(|r| NewRow {
+            created_at: r.created_at.trunc_subsecs(6),
+            ..r
+        })
+        .collect()
+}
+
+/// Takes the id trigger's lock (the same keys) once per seller of `rows`, before any id is
+/// drawn.
+async fn lock_sellers(db: &impl ConnectionTrait, rows: &[NewRow]) -> Result<(), DbErr> {
+    const LOCK: &str = "SELECT pg_advisory_xact_lock(1869968482, hashtext(s)) \
+        FROM (SELECT DISTINCT unnest($1::text[]) AS s ORDER BY 1) AS sellers";
+    let sellers: Vec<Value> = rows.iter().map(|r| r.seller_id.clone().into()).collect();
+    let sellers = Value::Array(ArrayType::String, Some(Box::new(sellers)));
+    let pg = sea_orm::DatabaseBackend::Postgres;
+    db.query_all(sea_orm::Statement::from_sql_and_values(pg, LOCK, [sellers]))
+        .await?;
+    Ok(())
+}
+
+/// `rows` as stored with `ids`, both in the events' order. Only the ids come back from the
+/// database: the rows are what was sent.
+fn stored(ids: Vec<i64>, rows: Vec<NewRow>) -> Vec<Model> {
+    ids.into_iter()
+        .zip(rows)
+        .map(|(id, row)| Model {
+            id,
+            seller_id: row.seller_id,
+            event_type: row.event_type.to_string(),
+            product_id: row.product_id,
+            payload: row.payload,
+            created_at: row.created_at,
+            published_at: None,
+        })
+        .collect()
+}
+
 async fn append_unnested(
     db: &impl ConnectionTrait,
     rows: Vec<NewRow>,
 ) -> Result<Vec<Model>, DbErr> {
-    use sea_orm::{sea_query::ArrayType, Value};
-    // The trigger's lock, once per seller, before any id is drawn (the same keys).
-    const LOCK: &str = "SELECT pg_advisory_xact_lock(1869968482, hashtext(s)) \
-        FROM (SELECT DISTINCT unnest($1::text[]) AS s ORDER BY 1) AS sellers";
     // Output expressions are computed after ORDER BY, so ids ascend in the rows' order.
     const SQL: &str = "INSERT INTO outbox (id, seller_id, event_type, product_id, payload, \
         created_at) \
@@ -72,14 +135,7 @@ async fn append_unnested(
         WITH ORDINALITY AS r(seller_id, event_type, product_id, payload, created_at, ord) \
         ORDER BY ord RETURNING id";
     let array = |ty, items: Vec<Value>| Value::Array(ty, Some(Box::new(items)));
-    // Cut to microseconds, as stored, so the rows rebuilt below equal the stored ones.
-    let rows: Vec<NewRow> = rows
-        .into_iter()
-        .map(|r| NewRow {
-            created_at: r.created_at.trunc_subsecs(6),
-            ..r
-        })
-        .collect();
+    let rows = to_micros(rows);
     let n = rows.len();
     let (mut seller, mut kind, mut product, mut payload, mut at) = (
         Vec::with_capacity(n),
@@ -102,28 +158,14 @@ async fn append_unnested(
         array(ArrayType::String, payload),
         array(ArrayType::ChronoDateTimeUtc, at),
     ];
-    let pg = sea_orm::DatabaseBackend::Postgres;
-    let sellers = values[0].clone();
-    db.query_all(sea_orm::Statement::from_sql_and_values(pg, LOCK, [sellers]))
-        .await?;
-    let statement = sea_orm::Statement::from_sql_and_values(pg, SQL, values);
+    lock_sellers(db, &rows).await?;
+    let statement =
+        sea_orm::Statement::from_sql_and_values(sea_orm::DatabaseBackend::Postgres, SQL, values);
     let mut ids = super::products::ids_of(db.query_all(statement).await?)?;
     // The trigger draws ids as rows arrive, in `ord` order: ascending ids are the events'
-    // order. Only the ids come back; the rows are what was sent.
+    // order.
     ids.sort_unstable();
-    Ok(ids
-        .into_iter()
-        .zip(rows)
-        .map(|(id, row)| Model {
-            id,
-            seller_id: row.seller_id,
-            event_type: row.event_type.to_string(),
-            product_id: row.product_id,
-            payload: row.payload,
-            created_at: row.created_at,
-            published_at: None,
-        })
-        .collect())
+    Ok(stored(ids, rows))
 }
 
 /// The oldest `limit` rows the broker has not acknowledged yet, in sequence order.

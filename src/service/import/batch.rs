@@ -8,7 +8,7 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use sea_orm::{DatabaseTransaction, DbErr};
+use sea_orm::DbErr;
 
 use super::{
     rows::{Parsed, Row, RowError},
@@ -22,6 +22,7 @@ use crate::{
         imports::NewError,
         outbox::NewRow as NewEvent,
         products::{NewRow, MAX_QUANTITY},
+        transaction::Transaction,
     },
     service::events::Events,
 };
@@ -154,7 +155,7 @@ pub struct Plan<'a> {
 
 /// Classifies and (unless dry) writes `batch` in `txn`.
 pub async fn apply(
-    txn: &DatabaseTransaction,
+    txn: &Transaction,
     plan: &Plan<'_>,
     batch: Batch,
     seen: &mut Seen,

@@ -6,6 +6,10 @@ use tokio::sync::mpsc;
 
 use super::{batch::Batch, columns::Columns, rows, scan, spool::Spool, ImportError};
 
+/// Field bytes after which a batch ends whatever its row count, so wide rows cannot make a
+/// batch (of which an import holds two) large.
+pub const BATCH_BYTES: usize = 4 << 20;
+
 /// A position in the file: byte offset and 1-based line.
 #[derive(Clone, Copy, Debug)]
 pub struct At {
@@ -47,22 +51,26 @@ async fn read(
     loop {
         let mut batch = Batch::default();
         let mut next = None;
-        if let Some(row) = carried.take() {
+        let mut bytes = 0;
+        if let Some((row, len)) = carried.take() {
             batch.push(row);
+            bytes += len;
         }
-        while batch.len() < size {
+        while batch.len() < size && bytes < BATCH_BYTES {
             let at = absolute(csv.position());
             if !csv.read_byte_record(&mut record).await? {
                 break;
             }
             let line = i64::try_from(at.line).unwrap_or(i64::MAX);
             let row = rows::parse(&record, columns, line);
+            let len = record.as_slice().len();
             if batch.repeats_sku(&row) {
-                carried = Some(row);
+                carried = Some((row, len));
                 next = Some(at);
                 break;
             }
             batch.push(row);
+            bytes += len;
         }
         if batch.is_empty() {
             return Ok(());

@@ -37,6 +37,7 @@ use crate::{
         self,
         imports::{Progress, CANCELLED, COMPLETED, FAILED},
         locks::ImportClaim,
+        transaction::Transaction,
     },
     service::{
         events::{import_event, EventType},
@@ -360,7 +361,7 @@ impl Worker {
             low_stock_threshold: self.settings.low_stock_threshold,
             at: now(),
         };
-        let txn = self.db.begin().await?;
+        let txn = Transaction::begin(&self.db).await?;
         let applied = batch::apply(&txn, &plan, batch, &mut state.seen).await?;
         let counts = applied.counts;
         repository::imports::worker_add_errors(&txn, &import.id, applied.errors).await?;
@@ -402,7 +403,7 @@ impl Worker {
             events.push(import_event(EventType::ImportProgress, &current, plan.at));
             state.last_progress = Instant::now();
         }
-        let stored = repository::outbox::append(&txn, events).await?;
+        let stored = repository::outbox::append_batch(&txn, events).await?;
         txn.commit().await?;
         state.checkpoint = progress.resume_offset;
         self.announcer.announce(stored);
