@@ -81,3 +81,49 @@ async fn read(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `rows` records of `name,price,quantity,category` with a `width`-byte name, after the
+    /// header; read from the start of the first record.
+    async fn batch_sizes(rows: usize, width: usize, size: usize) -> Vec<usize> {
+        let dir = std::env::temp_dir().join(format!("reader-test-{}", uuid::Uuid::new_v4()));
+        tokio::fs::create_dir_all(&dir).await.expect("dir");
+        let path = dir.join("file.csv");
+        let header = "name,price,quantity,category\n";
+        let mut csv = String::from(header);
+        for _ in 0..rows {
+            csv.push_str(&format!("{},1,1,C\n", "n".repeat(width)));
+        }
+        tokio::fs::write(&path, csv).await.expect("write");
+        let columns =
+            Columns::from_header(["name", "price", "quantity", "category"].map(str::as_bytes))
+                .expect("header");
+        let start = At {
+            offset: header.len() as u64,
+            line: 2,
+        };
+        let mut rx = batches(Spool::File(path), start, columns, size);
+        let mut sizes = Vec::new();
+        while let Some(read) = rx.recv().await {
+            sizes.push(read.expect("batch").0.len());
+        }
+        tokio::fs::remove_dir_all(&dir).await.expect("cleanup");
+        sizes
+    }
+
+    #[tokio::test]
+    async fn a_batch_ends_at_its_row_count() {
+        assert_eq!(batch_sizes(12, 10, 5).await, vec![5, 5, 2]);
+    }
+
+    #[tokio::test]
+    async fn a_batch_of_wide_rows_ends_at_its_byte_limit() {
+        // 16 KiB names: 4 MiB is 256 of them (each record a few bytes more).
+        let sizes = batch_sizes(600, 16 << 10, 5000).await;
+        assert_eq!(sizes.iter().sum::<usize>(), 600);
+        assert_eq!(sizes, vec![256, 256, 88]);
+    }
+}
