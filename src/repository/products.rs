@@ -279,6 +279,7 @@ pub async fn page(
     let mut cond = filtered(seller, filter);
     let mut query = Entity::find();
     match start {
+        Start::Offset(0) => {}
         Start::Offset(offset) => query = query.offset(offset),
         Start::After(value, id) => {
             // A row-value comparison, `(sort, id) > (value, id)`: the index range starts right
@@ -291,13 +292,23 @@ pub async fn page(
             });
         }
     }
-    query
+    let query = query
         .filter(cond)
         .order_by(col, order.clone())
-        .order_by(Column::Id, order)
-        .limit(limit)
-        .all(db)
-        .await
+        .order_by(Column::Id, order);
+    let backend = db.get_database_backend();
+    if backend != sea_orm::DatabaseBackend::Postgres {
+        return query.limit(limit).all(db).await;
+    }
+    // The limit is part of the statement's text, not a parameter. PostgreSQL plans a
+    // prepared statement anew on every execution while its generic plan, costed for an
+    // unknown limit, looks dearer than a custom one, which is what happens once the table
+    // outgrows its statistics: a list then spent more time planning than reading. With the
+    // limit known (at most 101 texts), the generic plan wins and is kept. PostgreSQL takes
+    // `OFFSET … LIMIT …` in this order.
+    let mut statement = sea_orm::QueryTrait::build(&query, backend);
+    statement.sql.push_str(&format!(" LIMIT {limit}"));
+    Entity::find().from_raw_sql(statement).all(db).await
 }
 
 /// How many live products of `seller` match `filter`. Unfiltered on PostgreSQL, the count the
