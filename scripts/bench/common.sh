@@ -58,6 +58,22 @@ with open(path, "w", newline="") as f:
 PY
 }
 
+# copy_events DB_URL SELLER DIR: the floor's second half. Copies SELLER's product events out of
+# the outbox of the database at DB_URL to DIR/outbox.csv, then times `\copy` of them into an
+# outbox-shaped table there (columns, indexes and the id trigger); prints the seconds.
+copy_events() {
+  local url=$1 seller=$2 dir=$3 t0 t1
+  psql "$url" -q -X -v ON_ERROR_STOP=1 -c "\\copy (SELECT seller_id, event_type, product_id, payload, created_at FROM outbox WHERE seller_id = '$seller' ORDER BY id) TO '$dir/outbox.csv' WITH (FORMAT csv)" >&2
+  psql "$url" -q -X -v ON_ERROR_STOP=1 -c "DROP TABLE IF EXISTS copy_outbox" \
+    -c "CREATE TABLE copy_outbox (LIKE outbox INCLUDING ALL)" \
+    -c "CREATE TRIGGER copy_outbox_ids BEFORE INSERT ON copy_outbox FOR EACH ROW EXECUTE FUNCTION outbox_id_in_seller_commit_order()" >&2
+  t0=$(date +%s.%N)
+  psql "$url" -q -X -v ON_ERROR_STOP=1 \
+    -c "\\copy copy_outbox (seller_id, event_type, product_id, payload, created_at) FROM '$dir/outbox.csv' WITH (FORMAT csv)" >&2
+  t1=$(date +%s.%N)
+  echo "$t1 - $t0" | bc -l
+}
+
 # seed_sellers BASE COUNT FILE: creates one product for each of COUNT sellers (seller-l0 …)
 # through the server at BASE and writes "seller product-id" lines to FILE, for load.lua.
 seed_sellers() {

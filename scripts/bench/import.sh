@@ -18,6 +18,7 @@
 # Environment (defaults in brackets):
 #   BIN [target/release/product-api]  ROWS [1000000]  BENCH_PORT [3912]
 #   BENCH_DB [bench_import] (dropped and recreated)  OUT [a fresh /tmp/bench-import.*]
+#   The server inherits the environment: e.g. IMPORT_BATCH_SIZE=1000 to compare batch sizes.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -118,13 +119,7 @@ log "import: ${IMPORT_SECS}s (upload and check ${ACCEPT_SECS}s), $EVENTS Product
 # ---- the floor's second half: \copy of as many outbox rows ---------------------------------
 # The import's own events, copied out and back into a table shaped like the outbox (same
 # columns, indexes and id-drawing trigger), time the engine's part of writing them.
-psql "$DB_URL" -q -X -v ON_ERROR_STOP=1 -c "\\copy (SELECT seller_id, event_type, product_id, payload, created_at FROM outbox WHERE seller_id = '$SELLER' ORDER BY id) TO '$OUT/outbox.csv' WITH (FORMAT csv)"
-sql "CREATE TABLE copy_outbox (LIKE outbox INCLUDING ALL)"
-sql "CREATE TRIGGER copy_outbox_ids BEFORE INSERT ON copy_outbox FOR EACH ROW EXECUTE FUNCTION outbox_id_in_seller_commit_order()"
-t0=$(now)
-psql "$DB_URL" -q -X -v ON_ERROR_STOP=1 \
-  -c "\\copy copy_outbox (seller_id, event_type, product_id, payload, created_at) FROM '$OUT/outbox.csv' WITH (FORMAT csv)"
-COPY_OUTBOX=$(elapsed "$t0" "$(now)")
+COPY_OUTBOX=$(copy_events "$DB_URL" "$SELLER" "$OUT")
 FLOOR=$(echo "$COPY_INDEXED + $COPY_OUTBOX" | bc -l)
 log "\\copy of the $EVENTS + $LOW events into an outbox-shaped table: ${COPY_OUTBOX}s"
 
