@@ -5,8 +5,9 @@
 # 1. Generates ROWS rows (name, description, price, quantity, category, sku; ~90 bytes each).
 # 2. Baselines: `psql \copy` of the file into a bare table, and into a table with the products
 #    table's indexes (the equivalent of what the import maintains); after the import, `\copy`
-#    of its events into an outbox-shaped table (columns, indexes, id trigger). The floor is the
-#    two `\copy` into indexed tables together: what the engine alone needs for the same rows.
+#    of its events, with their ids as the import writes them, into an outbox-shaped table
+#    (columns, indexes, id trigger). The floor is the two `\copy` into indexed tables
+#    together: what the engine alone needs for the same rows.
 # 3. Import: the release server on PostgreSQL (no Redis, no Kafka: events stay in the outbox,
 #    which the import writes in the same transactions) takes the file as multipart upload; the
 #    time runs from the upload's start to status `completed` (polled every 100 ms). The
