@@ -13,6 +13,14 @@ die() {
   exit 1
 }
 
+# json_string JSON KEY: the first string value of KEY in JSON, in the shell itself: a poll
+# that starts a process per field (python's start-up costs ~15 ms of CPU) takes CPU from the
+# server it waits for, several seconds of a 2-core machine's over a long import.
+json_string() {
+  local pattern="\"$2\": *\"([^\"]*)\""
+  [[ $1 =~ $pattern ]] && echo "${BASH_REMATCH[1]}"
+}
+
 # CPU time (user + system, clock ticks) of the given processes; vanished ones count 0.
 cpu_ticks() {
   local pid total=0 t

@@ -98,10 +98,10 @@ CPU_BEFORE=$(cpu_ticks "$SERVER")
 t0=$(now)
 ACCEPTED=$(curl -sf -X POST "$BASE/api/products/import" -H "X-Seller-Id: $SELLER" -F "file=@$FILE;type=text/csv")
 t_accepted=$(now)
-ID=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["import_id"])' "$ACCEPTED")
+ID=$(json_string "$ACCEPTED" import_id) || die "no import id in: $ACCEPTED"
 while :; do
   STATUS=$(curl -sf "$BASE/api/products/import/$ID" -H "X-Seller-Id: $SELLER")
-  state=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["status"])' "$STATUS")
+  state=$(json_string "$STATUS" status) || die "no status in: $STATUS"
   [ "$state" = completed ] && break
   [ "$state" = failed ] || [ "$state" = cancelled ] && die "import $state: $STATUS"
   sleep 0.1

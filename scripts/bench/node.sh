@@ -349,7 +349,7 @@ run_import() {
   t0=$(now)
   accepted=$(curl -sf -X POST "$base/api/products/import" -H "X-Seller-Id: $IMPORT_SELLER" \
     -F "file=@$FILE;type=text/csv") || die "$kind: the upload was refused"
-  id=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["import_id"])' "$accepted")
+  id=$(json_string "$accepted" import_id) || die "$kind: no import id in: $accepted"
   while :; do
     if [ "$kind" = node ]; then
       # Its only completion signal: the log line after its last batch commits.
@@ -361,7 +361,7 @@ run_import() {
     else
       status=$(curl -sf "$base/api/products/import/$id" -H "X-Seller-Id: $IMPORT_SELLER") ||
         die "api: cannot read import $id"
-      state=$(grep -o '"status": *"[a-z_]*"' <<<"$status" | head -n 1 | sed 's/.*"\([a-z_]*\)"$/\1/')
+      state=$(json_string "$status" status) || die "api: no status in: $status"
       [ "$state" = completed ] && break
       case $state in failed | cancelled) die "api: import $id $state: $status" ;; esac
     fi
