@@ -1,5 +1,7 @@
 //! The transactional outbox: appended with the product change, read by the relay and by SSE.
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{
     sea_query::ArrayType, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
@@ -98,7 +100,9 @@ fn to_micros(rows: Vec<NewRow>) -> Vec<NewRow> {
 async fn lock_sellers(db: &impl ConnectionTrait, rows: &[NewRow]) -> Result<(), DbErr> {
     const LOCK: &str = "SELECT pg_advisory_xact_lock(1869968482, hashtext(s)) \
         FROM (SELECT DISTINCT unnest($1::text[]) AS s ORDER BY 1) AS sellers";
-    let sellers: Vec<Value> = rows.iter().map(|r| r.seller_id.clone().into()).collect();
+    // An import's thousands of events have one seller: send it once.
+    let sellers: BTreeSet<&str> = rows.iter().map(|r| r.seller_id.as_str()).collect();
+    let sellers: Vec<Value> = sellers.into_iter().map(Value::from).collect();
     let sellers = Value::Array(ArrayType::String, Some(Box::new(sellers)));
     let pg = sea_orm::DatabaseBackend::Postgres;
     db.query_all(sea_orm::Statement::from_sql_and_values(pg, LOCK, [sellers]))

@@ -16,6 +16,10 @@ pub enum Transaction {
     Other(DatabaseTransaction),
 }
 
+/// `COPY` data goes in messages of at most this size: the connection copies each into its
+/// write buffer, which it keeps at its largest for as long as it lives in the pool.
+const COPY_MESSAGE_BYTES: usize = 256 << 10;
+
 /// A PostgreSQL transaction on a pooled connection; rolled back if dropped uncommitted.
 pub struct PgTransaction(Mutex<sqlx::Transaction<'static, Postgres>>);
 
@@ -66,10 +70,12 @@ impl PgTransaction {
     pub async fn copy_in(&self, statement: &str, data: Vec<u8>) -> Result<u64, DbErr> {
         let mut txn = self.0.lock().await;
         let mut copy = txn.copy_in_raw(statement).await.map_err(exec_err)?;
-        if let Err(e) = copy.send(data).await {
-            // Ends the COPY so the connection can report the error and roll back.
-            let _ = copy.abort(e.to_string()).await;
-            return Err(exec_err(e));
+        for message in data.chunks(COPY_MESSAGE_BYTES) {
+            if let Err(e) = copy.send(message).await {
+                // Ends the COPY so the connection can report the error and roll back.
+                let _ = copy.abort(e.to_string()).await;
+                return Err(exec_err(e));
+            }
         }
         copy.finish().await.map_err(exec_err)
     }
