@@ -24,6 +24,7 @@ pub struct Metrics {
     pub imports_running: IntGauge,
     pub import_rows: IntCounterVec,
     pub imports_finished: IntCounterVec,
+    pub import_batch_retries: IntCounter,
 }
 
 impl Metrics {
@@ -78,6 +79,11 @@ impl Metrics {
             ),
             &["status"],
         )?;
+        let import_batch_retries = IntCounter::new(
+            "import_batch_retries_total",
+            "CSV import batches rolled back by an error, to be retried from the import's resume point",
+        )?;
+        registry.register(Box::new(import_batch_retries.clone()))?;
         registry.register(Box::new(imports_running.clone()))?;
         registry.register(Box::new(import_rows.clone()))?;
         registry.register(Box::new(imports_finished.clone()))?;
@@ -106,6 +112,7 @@ impl Metrics {
             imports_running,
             import_rows,
             imports_finished,
+            import_batch_retries,
         })
     }
 

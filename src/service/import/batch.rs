@@ -72,6 +72,8 @@ pub struct Applied {
     pub counts: Counts,
     pub events: Vec<NewEvent>,
     pub errors: Vec<NewError>,
+    /// The batch's skus, which the next batch may share.
+    pub skus: HashSet<String>,
 }
 
 fn stored_error(e: RowError) -> NewError {
@@ -235,5 +237,6 @@ pub async fn apply(
         counts,
         events: rows,
         errors,
+        skus: batch.skus,
     })
 }

@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 use super::{batch::Batch, columns::Columns, rows, scan, spool::Spool, ImportError};
 
 /// Field bytes after which a batch ends whatever its row count, so wide rows cannot make a
-/// batch (of which an import holds two) large.
+/// batch (of which an import holds up to four: read, queued, written, committing) large.
 pub const BATCH_BYTES: usize = 4 << 20;
 
 /// A position in the file: byte offset and 1-based line.

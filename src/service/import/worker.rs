@@ -1,5 +1,6 @@
 //! The import worker: takes unfinished imports oldest first and processes each from its
 //! resume point, one batch per transaction, until it is done, cancelled or the server stops.
+//! On PostgreSQL the next batch's products are written while a batch commits (see `pass`).
 //!
 //! On PostgreSQL the file is in the database and any instance's worker may take an import: it
 //! is claimed with a session advisory lock on a dedicated connection, so two instances never
@@ -16,13 +17,14 @@ use std::{
     time::{Duration, Instant},
 };
 
+use chrono::{DateTime, Utc};
 use csv_async::ByteRecord;
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, TransactionTrait};
-use tokio::sync::Notify;
+use tokio::sync::{oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    batch::{self, Batch, Plan, Seen},
+    batch::{self, Applied, Batch, Plan, Seen},
     columns::Columns,
     reader::{self, At},
     scan,
@@ -83,13 +85,28 @@ enum PassEnd {
     Interrupted,
 }
 
-/// What a pass carries from batch to batch.
-struct PassState {
-    /// Skus a dry run would have written.
-    seen: Seen,
+/// What a pass carries from one batch's commit to the next.
+struct Tracker {
     last_progress: Instant,
     /// The resume point as this worker left it: a batch commits only from there.
     checkpoint: i64,
+}
+
+/// A batch whose products are written in its open transaction: its commit adds the row
+/// errors, the progress and the events.
+struct Staged {
+    txn: Transaction,
+    applied: Applied,
+    rows_read: i64,
+    next: At,
+    at: DateTime<Utc>,
+}
+
+/// What a batch's commit reports.
+struct Committed {
+    rows: u64,
+    failed: i64,
+    cancel: bool,
 }
 
 pub struct Worker {
@@ -200,6 +217,7 @@ impl Worker {
             }
             Err(e) => {
                 tracing::warn!(error = %e, import = import.id, "import batch failed; retrying");
+                self.metrics.import_batch_retries.inc();
                 false
             }
         };
@@ -283,6 +301,15 @@ impl Worker {
     }
 
     /// Reads the rows from `start` in batches and commits each.
+    ///
+    /// On PostgreSQL a batch's products are written while the batch before it commits, so
+    /// the database works on both at once; a batch that shares a sku with the one before it
+    /// waits for that commit, so that it finds what that batch created. No lock can close a
+    /// cycle: the batch before has taken its seller's product count (by its product insert,
+    /// if it has one) before the next one starts, so the next one's insert waits for that
+    /// commit rather than the other way round; a commit takes only the import's row and the
+    /// seller's outbox lock, which no staged batch holds. SQLite has one writer: each batch
+    /// waits for the commit before.
     async fn pass(
         &self,
         import: &Import,
@@ -298,55 +325,79 @@ impl Worker {
             columns.clone(),
             self.settings.batch_size,
         );
-        let mut state = PassState {
-            seen: Seen::default(),
+        let overlap = self.db.get_database_backend() == DatabaseBackend::Postgres;
+        let mut seen = Seen::default();
+        let mut tracker = Tracker {
             last_progress: Instant::now(),
             checkpoint: import.resume_offset,
         };
+        let mut pending: Option<Staged> = None;
         let mut failed = 0;
         let mut written: u64 = 0;
         let mut analyze_at = FIRST_ANALYZE;
+        let mut analyzing: Option<tokio::task::JoinHandle<()>> = None;
         loop {
+            // A batch written but not committed rolls back; the import resumes before it.
             if shutdown.is_cancelled() {
                 return Ok(PassEnd::Interrupted);
             }
-            let Some(read) = batches.recv().await else {
-                return Ok(PassEnd::Done { failed });
+            let before = pending
+                .as_mut()
+                .map(|s| std::mem::take(&mut s.applied.skus));
+            let (commit_done, committed) = oneshot::channel::<()>();
+            let commit = async {
+                let Some(staged) = pending.take() else {
+                    return Ok(None);
+                };
+                let done = self.commit(import, pass, staged, &mut tracker).await;
+                drop(commit_done);
+                done.map(Some)
             };
-            let (batch, next) = read?;
-            let rows_read = batch.len() as u64;
-            let (batch_failed, cancel) = self.commit(import, pass, batch, next, &mut state).await?;
-            failed += batch_failed;
-            if cancel {
-                return Ok(PassEnd::Cancelled);
+            let stage = async {
+                let Some(read) = batches.recv().await else {
+                    return Ok(None);
+                };
+                let (batch, next) = read?;
+                let shares = before.as_ref().is_some_and(|b| !b.is_disjoint(&batch.skus));
+                if shares || !overlap {
+                    // Closed once the batch before has committed (or failed).
+                    let _ = committed.await;
+                }
+                self.stage(import, pass, batch, next, &mut seen)
+                    .await
+                    .map(Some)
+            };
+            let (done, staged) = tokio::join!(commit, stage);
+            if let Some(done) = done? {
+                failed += done.failed;
+                if done.cancel {
+                    return Ok(PassEnd::Cancelled);
+                }
+                written += done.rows;
+                // On a connection of its own, while the batches go on; one at a time.
+                let idle = analyzing.as_ref().is_none_or(|a| a.is_finished());
+                if pass == Pass::Write && written >= analyze_at && idle {
+                    analyzing = Some(tokio::spawn(analyze(self.db.clone())));
+                    analyze_at *= 2;
+                }
             }
-            written += rows_read;
-            if pass == Pass::Write && written >= analyze_at {
-                self.analyze().await;
-                analyze_at *= 2;
+            match staged? {
+                Some(staged) => pending = Some(staged),
+                None => return Ok(PassEnd::Done { failed }),
             }
         }
     }
 
-    /// Refreshes PostgreSQL's statistics of the products table. A seller the planner last saw
-    /// with no products looks as cheap to scan whole as to look up by sku; as an import grows
-    /// that seller by thousands of rows a batch, stale statistics would make every batch's sku
-    /// lookup scan all of them.
-    async fn analyze(&self) {
-        if let Err(e) = repository::products::analyze(&self.db).await {
-            tracing::warn!(error = %e, "ANALYZE products failed");
-        }
-    }
-
-    /// One batch in one transaction: products, events, row errors and progress.
-    async fn commit(
+    /// Opens the batch's transaction and writes its products (none when checking or in a dry
+    /// run, which classify only).
+    async fn stage(
         &self,
         import: &Import,
         pass: Pass,
         batch: Batch,
         next: At,
-        state: &mut PassState,
-    ) -> Result<(i64, bool), ImportError> {
+        seen: &mut Seen,
+    ) -> Result<Staged, ImportError> {
         let seller = SellerId::stored(&import.seller_id);
         let mode = if import.mode == Mode::Insert.as_str() {
             Mode::Insert
@@ -362,7 +413,32 @@ impl Worker {
             at: now(),
         };
         let txn = Transaction::begin(&self.db).await?;
-        let applied = batch::apply(&txn, &plan, batch, &mut state.seen).await?;
+        let applied = batch::apply(&txn, &plan, batch, seen).await?;
+        Ok(Staged {
+            txn,
+            applied,
+            rows_read,
+            next,
+            at: plan.at,
+        })
+    }
+
+    /// Completes a staged batch: row errors, progress (from where this worker left it) and
+    /// events, then the commit.
+    async fn commit(
+        &self,
+        import: &Import,
+        pass: Pass,
+        staged: Staged,
+        tracker: &mut Tracker,
+    ) -> Result<Committed, ImportError> {
+        let Staged {
+            txn,
+            applied,
+            rows_read,
+            next,
+            at,
+        } = staged;
         let counts = applied.counts;
         repository::imports::worker_add_errors(&txn, &import.id, applied.errors).await?;
         let progress = match pass {
@@ -381,16 +457,12 @@ impl Worker {
                 resume_line: i64::try_from(next.line).unwrap_or(i64::MAX),
             },
         };
-        let Some(current) = repository::imports::worker_advance(
-            &txn,
-            &import.id,
-            state.checkpoint,
-            progress,
-            plan.at,
-        )
-        .await?
+        let Some(current) =
+            repository::imports::worker_advance(&txn, &import.id, tracker.checkpoint, progress, at)
+                .await?
         else {
             // Rolled back with the transaction: nothing of this batch is written.
+            let seller = SellerId::stored(&import.seller_id);
             return Err(
                 match repository::imports::find(&txn, &seller, &import.id).await? {
                     Some(_) => ImportError::Overtaken,
@@ -399,13 +471,13 @@ impl Worker {
             );
         };
         let mut events = applied.events;
-        if pass != Pass::Check && state.last_progress.elapsed() >= PROGRESS_EVERY {
-            events.push(import_event(EventType::ImportProgress, &current, plan.at));
-            state.last_progress = Instant::now();
+        if pass != Pass::Check && tracker.last_progress.elapsed() >= PROGRESS_EVERY {
+            events.push(import_event(EventType::ImportProgress, &current, at));
+            tracker.last_progress = Instant::now();
         }
         let stored = repository::outbox::append_batch(&txn, events).await?;
         txn.commit().await?;
-        state.checkpoint = progress.resume_offset;
+        tracker.checkpoint = progress.resume_offset;
         self.announcer.announce(stored);
         if pass == Pass::Write {
             let rows = &self.metrics.import_rows;
@@ -418,7 +490,11 @@ impl Worker {
             rows.with_label_values(&["failed"])
                 .inc_by(counts.failed.unsigned_abs());
         }
-        Ok((counts.failed, current.cancel_requested))
+        Ok(Committed {
+            rows: rows_read.unsigned_abs(),
+            failed: counts.failed,
+            cancel: current.cancel_requested,
+        })
     }
 
     /// Records the end, with its `ImportCompleted` event, and removes the file.
@@ -445,5 +521,15 @@ impl Worker {
             .inc();
         Spool::of(&self.db, &done).remove().await;
         Ok(())
+    }
+}
+
+/// Refreshes PostgreSQL's statistics of the products table. A seller the planner last saw with
+/// no products looks as cheap to scan whole as to look up by sku; as an import grows that
+/// seller by thousands of rows a batch, stale statistics would make every batch's sku lookup
+/// scan all of them.
+async fn analyze(db: DatabaseConnection) {
+    if let Err(e) = repository::products::analyze(&db).await {
+        tracing::warn!(error = %e, "ANALYZE products failed");
     }
 }

@@ -1,7 +1,8 @@
 //! Importing rows: the sample file with its events, dry runs, both error policies, upsert
-//! by sku, and malformed CSV reported by line.
+//! by sku (also across batches), and malformed CSV reported by line.
 
 use super::*;
+use crate::helpers::Backend;
 
 on_both_databases!(
     imports_the_sample_file_with_its_events,
@@ -277,6 +278,66 @@ async fn upserts_by_sku_and_counts_unchanged_rows(app: TestApp) {
     assert_eq!(
         done["errors"][0]["message"],
         format!("sku is already used by product {}", id_of(&kept))
+    );
+}
+
+/// On PostgreSQL a batch is written while the one before it commits; a batch that repeats a
+/// sku the batch before created must still find that product, wherever the repeat falls.
+mod skus_repeated_across_batches {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::skus_repeated_across_batches(super::Backend::Sqlite).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::skus_repeated_across_batches(super::Backend::Postgres).await
+    }
+}
+
+async fn skus_repeated_across_batches(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[("IMPORT_BATCH_SIZE", "2")]).await;
+    // Batches of two: [S1 S2] [S3 S1] [S2 S4]. The second batch repeats S1 in its second row
+    // (it was cut by count, not by the repeat); the third starts with a repeat of S2.
+    let csv = "name,price,quantity,category,sku\n\
+               A1,1,20,C,S1\nA2,1,20,C,S2\n\
+               B3,1,20,C,S3\nB1,2,20,C,S1\n\
+               C2,3,20,C,S2\nC4,1,20,C,S4\n";
+
+    let done = import(&app, SELLER_A, "mode=upsert", csv).await;
+
+    assert_eq!(counters(&done), [6, 4, 2, 0, 0], "{done}");
+    let names: Vec<(Value, Value)> = all_products(&app, SELLER_A)
+        .await
+        .iter()
+        .map(|p| (p["sku"].clone(), p["name"].clone()))
+        .collect();
+    assert_eq!(
+        names,
+        [("S1", "B1"), ("S2", "C2"), ("S3", "B3"), ("S4", "C4")].map(|(s, n)| (json!(s), json!(n)))
+    );
+
+    // insert mode refuses the repeats, whichever batch created the sku.
+    let csv = csv.replace('S', "T");
+    let done = import(&app, SELLER_A, "mode=insert", &csv).await;
+
+    assert_eq!(counters(&done), [6, 4, 0, 0, 2], "{done}");
+    let lines: Vec<&Value> = done["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| &e["row"])
+        .collect();
+    assert_eq!(lines, [&json!(5), &json!(6)], "{done}");
+    // Not by a failed batch retried: each batch found what it needed the first time.
+    let metrics = app
+        .send(Method::GET, "/metrics", None)
+        .await
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("product_api_import_batch_retries_total 0"),
+        "{metrics}"
     );
 }
 
