@@ -118,7 +118,7 @@ pub struct Config {
     #[serde(default = "defaults::import_max_field_bytes")]
     pub import_max_field_bytes: u64,
     /// `IMPORT_MAX_RECORD_BYTES`: longest CSV record (row); 413 `RECORD_TOO_LARGE` beyond. An
-    /// import holds at most two batches of records, so this bounds its memory. Default 32 KiB.
+    /// import holds at most four batches of records, so this bounds its memory. Default 32 KiB.
     #[serde(default = "defaults::import_max_record_bytes")]
     pub import_max_record_bytes: u64,
     /// `IMPORT_BATCH_SIZE`: rows an import writes per transaction (1..=10000); a batch also

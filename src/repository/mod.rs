@@ -31,3 +31,26 @@ pub fn statements<T>(items: Vec<T>) -> impl Iterator<Item = Vec<T>> {
         Some(items.by_ref().take(ROWS_PER_STATEMENT).collect())
     })
 }
+
+/// `count` ids drawn from `sequence`, ascending.
+async fn draw_ids(
+    db: &impl sea_orm::ConnectionTrait,
+    sequence: &str,
+    count: usize,
+) -> Result<Vec<i64>, DbErr> {
+    const SQL: &str = "SELECT nextval($1::regclass) AS id FROM generate_series(1, $2)";
+    let count = i64::try_from(count).unwrap_or(i64::MAX);
+    let statement = sea_orm::Statement::from_sql_and_values(
+        sea_orm::DatabaseBackend::Postgres,
+        SQL,
+        [sequence.into(), count.into()],
+    );
+    let mut ids = ids_of(db.query_all(statement).await?)?;
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// The `id` column of `rows`.
+fn ids_of(rows: Vec<sea_orm::QueryResult>) -> Result<Vec<i64>, DbErr> {
+    rows.iter().map(|r| r.try_get::<i64>("", "id")).collect()
+}

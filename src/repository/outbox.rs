@@ -69,7 +69,7 @@ pub async fn append_batch(txn: &Transaction, rows: Vec<NewRow>) -> Result<Vec<Mo
         created_at) FROM STDIN (FORMAT binary)";
     let rows = to_micros(rows);
     lock_sellers(txn, &rows).await?;
-    let ids = super::products::draw_ids(txn, "outbox_id_seq", rows.len()).await?;
+    let ids = super::draw_ids(txn, "outbox_id_seq", rows.len()).await?;
     let bytes: usize = rows.iter().map(|r| r.payload.len() + 96).sum();
     let mut data = binary_copy::Rows::new(6, bytes);
     for (id, row) in ids.iter().zip(&rows) {
@@ -165,7 +165,7 @@ async fn append_unnested(
     lock_sellers(db, &rows).await?;
     let statement =
         sea_orm::Statement::from_sql_and_values(sea_orm::DatabaseBackend::Postgres, SQL, values);
-    let mut ids = super::products::ids_of(db.query_all(statement).await?)?;
+    let mut ids = super::ids_of(db.query_all(statement).await?)?;
     // The trigger draws ids as rows arrive, in `ord` order: ascending ids are the events'
     // order.
     ids.sort_unstable();

@@ -412,24 +412,6 @@ pub async fn insert_many(
     Ok(stored)
 }
 
-/// `count` ids drawn from `sequence`, ascending.
-pub(super) async fn draw_ids(
-    db: &impl ConnectionTrait,
-    sequence: &str,
-    count: usize,
-) -> Result<Vec<i64>, DbErr> {
-    const SQL: &str = "SELECT nextval($1::regclass) AS id FROM generate_series(1, $2)";
-    let count = i64::try_from(count).unwrap_or(i64::MAX);
-    let statement = sea_orm::Statement::from_sql_and_values(
-        sea_orm::DatabaseBackend::Postgres,
-        SQL,
-        [sequence.into(), count.into()],
-    );
-    let mut ids = ids_of(db.query_all(statement).await?)?;
-    ids.sort_unstable();
-    Ok(ids)
-}
-
 /// `insert_many` on PostgreSQL. The rows returned are the ones sent, with their ids; the time
 /// is cut to microseconds first, as PostgreSQL stores it, so they equal the stored ones.
 async fn insert_copied(
@@ -443,7 +425,7 @@ async fn insert_copied(
         quantity, category, low_stock_threshold, version, created_at, updated_at) \
         FROM STDIN (FORMAT binary)";
     let now = now.trunc_subsecs(6);
-    let ids = draw_ids(txn, "products_id_seq", rows.len()).await?;
+    let ids = super::draw_ids(txn, "products_id_seq", rows.len()).await?;
     let mut data = binary_copy::Rows::new(12, rows.len() * 160);
     for (id, row) in ids.iter().zip(&rows) {
         data.row()
@@ -480,10 +462,6 @@ async fn insert_copied(
             deleted_at: None,
         })
         .collect())
-}
-
-pub(super) fn ids_of(rows: Vec<sea_orm::QueryResult>) -> Result<Vec<i64>, DbErr> {
-    rows.iter().map(|r| r.try_get::<i64>("", "id")).collect()
 }
 
 /// Writes whole rows over live products of `seller` (matched by id) with multi-row
